@@ -1,0 +1,97 @@
+// Command wechatpay-sim serves the WeChat Pay simulator on a local address.
+//
+//	go run ./internal/cmd/wechatpay-sim -listen 127.0.0.1:18080 -state-dir /tmp/sim [-seed recharges.json]
+//
+// It generates (or reuses) the merchant's and WeChat Pay's keys in -state-dir,
+// writes the merchant secret to DIR/secret.json, and serves until stopped.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"close-recharge/internal/simulator"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "wechatpay-sim:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("wechatpay-sim", flag.ContinueOnError)
+	listen := fs.String("listen", "127.0.0.1:18080", "address to serve on")
+	stateDir := fs.String("state-dir", "", "directory for the generated keys and secret.json (required)")
+	seed := fs.String("seed", "", "JSON file of recharges to preload: [{sub_mchid,out_recharge_no,amount,state}]")
+	mchid := fs.String("mchid", "1900000100", "platform merchant number, for newly generated keys")
+	signWith := fs.String("sign-with", "public-key", "answer-signing key: public-key or certificate")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *stateDir == "" {
+		return errors.New("-state-dir is required")
+	}
+	var opts []simulator.Option
+	switch *signWith {
+	case "public-key":
+	case "certificate":
+		opts = append(opts, simulator.WithSignMode(simulator.SignWithCertificate))
+	default:
+		return fmt.Errorf("-sign-with must be public-key or certificate, not %q", *signWith)
+	}
+
+	keys, err := simulator.LoadOrCreateKeys(*stateDir, *mchid)
+	if err != nil {
+		return fmt.Errorf("keys in %s: %w", *stateDir, err)
+	}
+	logger := slog.New(slog.NewTextHandler(stdout, nil))
+	sim := simulator.New(keys, append(opts, simulator.WithLogger(logger))...)
+	if *seed != "" {
+		b, err := os.ReadFile(*seed)
+		if err != nil {
+			return err
+		}
+		var seeds []simulator.SeedRecharge
+		if err := json.Unmarshal(b, &seeds); err != nil {
+			return fmt.Errorf("-seed %s: %w", *seed, err)
+		}
+		if err := sim.Seed(seeds...); err != nil {
+			return fmt.Errorf("-seed %s: %w", *seed, err)
+		}
+	}
+
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: sim, ConnState: sim.ConnState, ReadHeaderTimeout: 10 * time.Second}
+	secretPath, _ := filepath.Abs(filepath.Join(*stateDir, "secret.json"))
+	logger.Info("wechatpay-sim serving", "url", "http://"+ln.Addr().String(), "secret", secretPath, "mchid", keys.MchID)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdown)
+}

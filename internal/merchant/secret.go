@@ -1,0 +1,176 @@
+// Package merchant turns the platform merchant's secret (one JSON object, kept in
+// Secrets Manager or a local file) into parsed keys, and caches them.
+package merchant
+
+import (
+	"bytes"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"close-recharge/internal/fault"
+)
+
+// Secret is the stored form of the merchant's credentials (DESIGN §4).
+type Secret struct {
+	MchID                string   `json:"mchid"`
+	MerchantSerialNo     string   `json:"merchant_serial_no"`
+	MerchantPrivateKey   string   `json:"merchant_private_key"`
+	WechatPayPublicKeyID string   `json:"wechatpay_public_key_id,omitempty"`
+	WechatPayPublicKey   string   `json:"wechatpay_public_key,omitempty"`
+	PlatformCertificates []string `json:"wechatpay_platform_certificates,omitempty"`
+}
+
+// Keys are the parsed credentials: what signs requests and what verifies answers.
+// Either PublicKey (with PublicKeyID) or Certificates is set, or both.
+type Keys struct {
+	MchID        string
+	SerialNo     string
+	PrivateKey   *rsa.PrivateKey
+	PublicKeyID  string
+	PublicKey    *rsa.PublicKey
+	Certificates []*x509.Certificate
+}
+
+var (
+	mchIDPattern       = regexp.MustCompile(`^[0-9]{1,32}$`)
+	serialNoPattern    = regexp.MustCompile(`^[0-9A-Fa-f]{1,64}$`)
+	publicKeyIDPattern = regexp.MustCompile(`^PUB_KEY_ID_[0-9A-Za-z_]{1,64}$`)
+)
+
+// Parse reads the secret JSON. Errors name the field at fault and never carry
+// any part of its value: the text of key-parsing errors is dropped on purpose.
+func Parse(data []byte) (*Keys, error) {
+	var s Secret
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&s); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) && typeErr.Field != "" {
+			return nil, fieldError(typeErr.Field, "has the wrong JSON type")
+		}
+		return nil, fault.New(fault.Configuration, "secret is not a JSON object of the documented schema")
+	}
+	return s.Keys()
+}
+
+// Keys validates and parses a Secret.
+func (s *Secret) Keys() (*Keys, error) {
+	k := &Keys{
+		MchID:       strings.TrimSpace(s.MchID),
+		SerialNo:    strings.TrimSpace(s.MerchantSerialNo),
+		PublicKeyID: strings.TrimSpace(s.WechatPayPublicKeyID),
+	}
+	if !mchIDPattern.MatchString(k.MchID) {
+		return nil, fieldError("mchid", "must be the platform merchant number (digits)")
+	}
+	if !serialNoPattern.MatchString(k.SerialNo) {
+		return nil, fieldError("merchant_serial_no", "must be the merchant certificate serial number (hex)")
+	}
+	var err error
+	if k.PrivateKey, err = parsePrivateKey(s.MerchantPrivateKey); err != nil {
+		return nil, fieldError("merchant_private_key", err.Error())
+	}
+
+	hasKeyID, hasKey := k.PublicKeyID != "", strings.TrimSpace(s.WechatPayPublicKey) != ""
+	switch {
+	case hasKeyID != hasKey:
+		if hasKey {
+			return nil, fieldError("wechatpay_public_key_id", "is required with wechatpay_public_key")
+		}
+		return nil, fieldError("wechatpay_public_key", "is required with wechatpay_public_key_id")
+	case hasKey:
+		if !publicKeyIDPattern.MatchString(k.PublicKeyID) {
+			return nil, fieldError("wechatpay_public_key_id", "must look like PUB_KEY_ID_…")
+		}
+		if k.PublicKey, err = parsePublicKey(s.WechatPayPublicKey); err != nil {
+			return nil, fieldError("wechatpay_public_key", err.Error())
+		}
+	}
+	for i, c := range s.PlatformCertificates {
+		cert, err := parseCertificate(c)
+		if err != nil {
+			return nil, fieldError(fmt.Sprintf("wechatpay_platform_certificates[%d]", i), err.Error())
+		}
+		k.Certificates = append(k.Certificates, cert)
+	}
+	if k.PublicKey == nil && len(k.Certificates) == 0 {
+		return nil, fieldError("wechatpay_public_key", "or wechatpay_platform_certificates is required to verify WeChat Pay's answers")
+	}
+	return k, nil
+}
+
+func fieldError(field, problem string) error {
+	return fault.New(fault.Configuration, "secret field %s %s", field, problem)
+}
+
+// The messages below are ours: the underlying parse errors may quote the input.
+
+func pemBlock(s, want string) (*pem.Block, error) {
+	block, _ := pem.Decode([]byte(strings.TrimSpace(s)))
+	if block == nil {
+		return nil, errors.New("is not PEM-encoded")
+	}
+	if !strings.Contains(block.Type, want) {
+		return nil, fmt.Errorf("is a PEM %q block, want %s", block.Type, want)
+	}
+	return block, nil
+}
+
+func parsePrivateKey(s string) (*rsa.PrivateKey, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, errors.New("is required")
+	}
+	block, err := pemBlock(s, "PRIVATE KEY")
+	if err != nil {
+		return nil, err
+	}
+	if key, err := x509.ParsePKCS8PrivateKey(block.Bytes); err == nil {
+		rsaKey, ok := key.(*rsa.PrivateKey)
+		if !ok {
+			return nil, errors.New("is not an RSA key")
+		}
+		return rsaKey, nil
+	}
+	if key, err := x509.ParsePKCS1PrivateKey(block.Bytes); err == nil {
+		return key, nil
+	}
+	return nil, errors.New("is neither a PKCS#8 nor a PKCS#1 RSA private key")
+}
+
+func parsePublicKey(s string) (*rsa.PublicKey, error) {
+	block, err := pemBlock(s, "PUBLIC KEY")
+	if err != nil {
+		return nil, err
+	}
+	if key, err := x509.ParsePKIXPublicKey(block.Bytes); err == nil {
+		rsaKey, ok := key.(*rsa.PublicKey)
+		if !ok {
+			return nil, errors.New("is not an RSA key")
+		}
+		return rsaKey, nil
+	}
+	if key, err := x509.ParsePKCS1PublicKey(block.Bytes); err == nil {
+		return key, nil
+	}
+	return nil, errors.New("is not an RSA public key")
+}
+
+func parseCertificate(s string) (*x509.Certificate, error) {
+	block, err := pemBlock(s, "CERTIFICATE")
+	if err != nil {
+		return nil, err
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return nil, errors.New("is not an X.509 certificate")
+	}
+	if _, ok := cert.PublicKey.(*rsa.PublicKey); !ok {
+		return nil, errors.New("does not hold an RSA key")
+	}
+	return cert, nil
+}

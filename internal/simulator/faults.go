@@ -1,0 +1,173 @@
+package simulator
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"time"
+)
+
+// FaultKind is a way for an answer to go wrong.
+type FaultKind int
+
+const (
+	// FaultStatus answers Status with Code, doing nothing.
+	FaultStatus FaultKind = iota
+	// FaultLatency waits Delay, then serves the request normally.
+	FaultLatency
+	// FaultResetBefore drops the connection before the request is applied.
+	FaultResetBefore
+	// FaultResetAfter applies the request, then drops the connection: the
+	// client cannot know whether its close happened.
+	FaultResetAfter
+	// FaultBadSignature signs a 2xx answer with a key that is not WeChat Pay's.
+	FaultBadSignature
+	// FaultNoSignature sends a 2xx answer without the Wechatpay-* headers.
+	FaultNoSignature
+	// FaultStaleTimestamp signs a 2xx answer with a timestamp ten minutes old.
+	FaultStaleTimestamp
+	// FaultGarbled sends a correctly signed 2xx answer that is not JSON.
+	FaultGarbled
+	// FaultOtherRecharge sends a correctly signed answer about another recharge.
+	FaultOtherRecharge
+)
+
+var faultNames = map[FaultKind]string{
+	FaultStatus: "status", FaultLatency: "latency", FaultResetBefore: "reset-before",
+	FaultResetAfter: "reset-after", FaultBadSignature: "bad-signature", FaultNoSignature: "no-signature",
+	FaultStaleTimestamp: "stale-timestamp", FaultGarbled: "garbled", FaultOtherRecharge: "other-recharge",
+}
+
+func (k FaultKind) String() string { return faultNames[k] }
+
+// Fault is injected into the next Times requests (1 if zero) to Op ("apply",
+// "query", "close"; empty for any) that pass signature verification.
+type Fault struct {
+	Kind   FaultKind
+	Op     string
+	Times  int
+	Status int    // FaultStatus
+	Code   string // FaultStatus
+	Delay  time.Duration
+}
+
+// Inject queues faults; each request takes from the first one that matches it.
+func (s *Server) Inject(faults ...Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, f := range faults {
+		if f.Times <= 0 {
+			f.Times = 1
+		}
+		s.faults = append(s.faults, &f)
+	}
+}
+
+// ClearFaults drops all queued faults.
+func (s *Server) ClearFaults() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = nil
+}
+
+func (s *Server) takeFault(op string) *Fault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, f := range s.faults {
+		if f.Op == "" || f.Op == op {
+			taken := *f
+			if f.Times--; f.Times == 0 {
+				s.faults = append(s.faults[:i], s.faults[i+1:]...)
+			}
+			return &taken
+		}
+	}
+	return nil
+}
+
+// exchange is one request in flight and the fault it carries.
+type exchange struct {
+	s     *Server
+	w     http.ResponseWriter
+	r     *http.Request
+	body  []byte
+	fault *Fault
+}
+
+type exchangeKey struct{}
+
+func withExchange(ctx context.Context, ex *exchange) context.Context {
+	return context.WithValue(ctx, exchangeKey{}, ex)
+}
+
+func exchangeFrom(ctx context.Context) *exchange {
+	if ex, ok := ctx.Value(exchangeKey{}).(*exchange); ok {
+		return ex
+	}
+	return &exchange{}
+}
+
+// before acts on faults that strike before the request is served; false
+// means the request is finished.
+func (ex *exchange) before() bool {
+	switch ex.fault.Kind {
+	case FaultStatus:
+		status, code := ex.fault.Status, ex.fault.Code
+		if status == 0 {
+			status = http.StatusInternalServerError
+		}
+		if code == "" {
+			code = defaultCode(status)
+		}
+		ex.s.writeError(ex.w, status, code, "模拟故障："+code)
+		return false
+	case FaultLatency:
+		// The request is served even if the client has given up: an answer that
+		// arrives too late is exactly how a close becomes ambiguous.
+		time.Sleep(ex.fault.Delay)
+	case FaultResetBefore:
+		ex.drop()
+		return false
+	}
+	return true
+}
+
+// afterApply acts on faults that strike once the request took effect; false
+// means the request is finished.
+func (ex *exchange) afterApply() bool {
+	if ex.fault != nil && ex.fault.Kind == FaultResetAfter {
+		ex.drop()
+		return false
+	}
+	return true
+}
+
+// drop closes the connection with a TCP reset and no answer.
+func (ex *exchange) drop() {
+	conn, _, err := http.NewResponseController(ex.w).Hijack()
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	if tcp, ok := conn.(*net.TCPConn); ok {
+		_ = tcp.SetLinger(0)
+	}
+	_ = conn.Close()
+}
+
+func defaultCode(status int) string {
+	switch status {
+	case http.StatusTooManyRequests:
+		return "RATELIMIT_EXCEEDED"
+	case http.StatusBadGateway, http.StatusServiceUnavailable:
+		return "SERVICE_UNAVAILABLE"
+	case http.StatusNotFound:
+		return "ORDER_NOT_EXIST"
+	case http.StatusForbidden:
+		return "NO_AUTH"
+	case http.StatusUnauthorized:
+		return "SIGN_ERROR"
+	case http.StatusBadRequest:
+		return "PARAM_ERROR"
+	}
+	return "SYSTEM_ERROR"
+}

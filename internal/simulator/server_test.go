@@ -1,0 +1,361 @@
+package simulator_test
+
+import (
+	"bytes"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"close-recharge/internal/simulator"
+	"close-recharge/internal/wechatpay"
+)
+
+const (
+	sub       = "1900000109"
+	closeURI  = "/v3/platsolution/ecommerce/recharges/out-recharge-no/R1/close?sub_mchid=" + sub
+	queryURI  = "/v3/platsolution/ecommerce/recharges/out-recharge-no/R1?sub_mchid=" + sub
+	vectorTS  = 1624523846
+	vectorNon = "A1B2C3D4E5F6G7"
+)
+
+var (
+	keysOnce sync.Once
+	keys     *simulator.Keys
+)
+
+func testKeys(t *testing.T) *simulator.Keys {
+	t.Helper()
+	keysOnce.Do(func() {
+		var err error
+		if keys, err = simulator.GenerateKeys("1900000100"); err != nil {
+			panic(err)
+		}
+	})
+	return keys
+}
+
+type request struct {
+	method, uri string
+	body        []byte
+	ts          int64
+	nonce       string
+	signBody    []byte // signed instead of body when set
+	signURI     string
+	key         *rsa.PrivateKey
+	mchid       string
+	serial      string
+	header      string // sent verbatim when set
+}
+
+var nonceSeq int
+
+func (r request) send(t *testing.T, url string, k *simulator.Keys) (*http.Response, []byte) {
+	t.Helper()
+	if r.ts == 0 {
+		r.ts = time.Now().Unix()
+	}
+	if r.nonce == "" {
+		nonceSeq++
+		r.nonce = fmt.Sprintf("N%d%d", time.Now().UnixNano(), nonceSeq)
+	}
+	if r.key == nil {
+		r.key = k.MerchantKey
+	}
+	if r.mchid == "" {
+		r.mchid = k.MchID
+	}
+	if r.serial == "" {
+		r.serial = k.MerchantSerialNo
+	}
+	signBody, signURI := r.body, r.uri
+	if r.signBody != nil {
+		signBody = r.signBody
+	}
+	if r.signURI != "" {
+		signURI = r.signURI
+	}
+	sig := simulator.Sign(r.key, simulator.RequestMessage(r.method, signURI, r.ts, r.nonce, signBody))
+	auth := fmt.Sprintf(`%s mchid="%s",nonce_str="%s",timestamp="%d",serial_no="%s",signature="%s"`,
+		simulator.AuthScheme, r.mchid, r.nonce, r.ts, r.serial, sig)
+	if r.header != "" {
+		auth = r.header
+	}
+	req, _ := http.NewRequest(r.method, url+r.uri, bytes.NewReader(r.body))
+	if auth != "-" {
+		req.Header.Set("Authorization", auth)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, body
+}
+
+func start(t *testing.T, opts ...simulator.Option) (*simulator.Server, string) {
+	t.Helper()
+	sim := simulator.New(testKeys(t), opts...)
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	if err := sim.Seed(simulator.SeedRecharge{SubMchid: sub, OutRechargeNo: "R1", Amount: 100}); err != nil {
+		t.Fatal(err)
+	}
+	return sim, srv.URL
+}
+
+func errorCode(t *testing.T, body []byte) string {
+	t.Helper()
+	var e struct{ Code, Message string }
+	if err := json.Unmarshal(body, &e); err != nil || e.Message == "" {
+		t.Fatalf("error body %q is not {code, message}", body)
+	}
+	return e.Code
+}
+
+// assertSigned checks an answer's signature as a client would.
+func assertSigned(t *testing.T, resp *http.Response, body []byte, pub *rsa.PublicKey, serial string) {
+	t.Helper()
+	h := resp.Header
+	ts, err := strconv.ParseInt(h.Get("Wechatpay-Timestamp"), 10, 64)
+	if err != nil || h.Get("Wechatpay-Serial") != serial || h.Get("Request-ID") == "" {
+		t.Fatalf("answer headers %v", h)
+	}
+	if err := simulator.VerifySignature(pub, simulator.ResponseMessage(ts, h.Get("Wechatpay-Nonce"), body), h.Get("Wechatpay-Signature")); err != nil {
+		t.Fatalf("answer signature: %v", err)
+	}
+}
+
+func TestVerifySignatureAgainstWechatpayGoVector(t *testing.T) {
+	raw, err := os.ReadFile("testdata/wechatpay-go-signer-vector.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct{ PrivateKey, Message, Signature string }
+	if err := json.Unmarshal(raw, &struct {
+		PrivateKey *string `json:"private_key"`
+		Message    *string `json:"message"`
+		Signature  *string `json:"signature"`
+	}{&v.PrivateKey, &v.Message, &v.Signature}); err != nil {
+		t.Fatal(err)
+	}
+	key := parseTestingKey(t, v.PrivateKey)
+	if err := simulator.VerifySignature(&key.PublicKey, []byte(v.Message), v.Signature); err != nil {
+		t.Fatalf("published vector does not verify: %v", err)
+	}
+	if got := simulator.Sign(key, []byte(v.Message)); got != v.Signature {
+		t.Errorf("Sign = %s, want the published %s", got, v.Signature)
+	}
+	if err := simulator.VerifySignature(&key.PublicKey, []byte(v.Message+"!"), v.Signature); err == nil {
+		t.Error("vector verified over another message")
+	}
+}
+
+func parseTestingKey(t *testing.T, s string) *rsa.PrivateKey {
+	t.Helper()
+	block, _ := pem.Decode([]byte(s))
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.(*rsa.PrivateKey)
+}
+
+// openssl signs the request independently of Go's crypto; the simulator must accept it.
+func TestRequestSignedByOpenSSLIsAccepted(t *testing.T) {
+	if _, err := exec.LookPath("openssl"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("openssl is required in CI")
+		}
+		t.Skip("openssl not installed")
+	}
+	k := testKeys(t)
+	dir := t.TempDir()
+	keyPath := filepath.Join(dir, "apiclient_key.pem")
+	if err := os.WriteFile(keyPath, []byte(simulator.PrivateKeyPEM(k.MerchantKey)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opensslSign := func(msg string) string {
+		cmd := exec.Command("openssl", "dgst", "-sha256", "-sign", keyPath)
+		cmd.Stdin = strings.NewReader(msg)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("openssl: %v", err)
+		}
+		return base64.StdEncoding.EncodeToString(out)
+	}
+	// The message of wechatpay-go's own credentials test.
+	sdkMsg := "GET\n/v3/certificates\n1624523846\nA1B2C3D4E5F6G7\n\n"
+	if err := simulator.VerifySignature(&k.MerchantKey.PublicKey, []byte(sdkMsg), opensslSign(sdkMsg)); err != nil {
+		t.Fatalf("openssl signature of the SDK message: %v", err)
+	}
+
+	_, url := start(t, simulator.WithClock(func() time.Time { return time.Unix(vectorTS+30, 0) }))
+	sig := opensslSign("GET\n" + queryURI + "\n1624523846\nA1B2C3D4E5F6G7\n\n")
+	header := fmt.Sprintf(`WECHATPAY2-SHA256-RSA2048 signature="%s",serial_no="%s",timestamp="%d",nonce_str="%s",mchid="%s"`,
+		sig, k.MerchantSerialNo, vectorTS, vectorNon, k.MchID)
+	resp, body := request{method: "GET", uri: queryURI, header: header}.send(t, url, k)
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+}
+
+func TestForgedRequestsAreRefused(t *testing.T) {
+	k := testKeys(t)
+	otherKeys, err := simulator.GenerateKeys(k.MchID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().Unix()
+	tests := []struct {
+		name string
+		req  request
+	}{
+		{"signed with another key", request{key: otherKeys.MerchantKey}},
+		{"body changed after signing", request{signBody: []byte(`{"a":1}`)}},
+		{"URI changed after signing", request{signURI: strings.Replace(closeURI, sub, "1900000108", 1)}},
+		{"timestamp 300 s old", request{ts: now - 300}},
+		{"timestamp 300 s ahead", request{ts: now + 300}},
+		{"another merchant", request{mchid: "1900000999"}},
+		{"unknown serial", request{serial: "0123456789ABCDEF"}},
+		{"no Authorization", request{header: "-"}},
+		{"other scheme", request{header: `WECHATPAY2-SHA256-RSA4096 mchid="1900000100"`}},
+		{"missing parameter", request{header: `WECHATPAY2-SHA256-RSA2048 mchid="1900000100",nonce_str="x",timestamp="1",signature="x"`}},
+		{"signature not base64", request{header: fmt.Sprintf(`WECHATPAY2-SHA256-RSA2048 mchid="%s",nonce_str="x",timestamp="%d",serial_no="%s",signature="!!"`, k.MchID, now, k.MerchantSerialNo)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sim, url := start(t)
+			r := tt.req
+			r.method, r.uri, r.body = "POST", closeURI, []byte(`{}`)
+			resp, body := r.send(t, url, k)
+			if resp.StatusCode != 401 || errorCode(t, body) != "SIGN_ERROR" {
+				t.Fatalf("status %d %s, want 401 SIGN_ERROR", resp.StatusCode, body)
+			}
+			if got, _ := sim.Recharge(sub, "R1"); got.RechargeState != wechatpay.StateRecharging {
+				t.Errorf("forged close changed the recharge to %s", got.RechargeState)
+			}
+		})
+	}
+}
+
+func TestReplayedNonceIsRefused(t *testing.T) {
+	k := testKeys(t)
+	_, url := start(t)
+	r := request{method: "GET", uri: queryURI, nonce: "REPLAYME", ts: time.Now().Unix()}
+	if resp, body := r.send(t, url, k); resp.StatusCode != 200 {
+		t.Fatalf("first: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := r.send(t, url, k); resp.StatusCode != 401 || errorCode(t, body) != "SIGN_ERROR" {
+		t.Fatalf("replay: %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestCloseStateMachine(t *testing.T) {
+	k := testKeys(t)
+	sim, url := start(t)
+	if err := sim.Seed(simulator.SeedRecharge{SubMchid: sub, OutRechargeNo: "PAID1", State: "SUCCESS"}); err != nil {
+		t.Fatal(err)
+	}
+	paidURI := strings.Replace(closeURI, "/R1/", "/PAID1/", 1)
+	steps := []struct {
+		name       string
+		method     string
+		uri        string
+		body       string
+		wantStatus int
+		wantCode   string // error code, or the recharge_state of a 200
+	}{
+		{"close a recharging recharge", "POST", closeURI, `{}`, 200, "CLOSED"},
+		{"query it", "GET", queryURI, "", 200, "CLOSED"},
+		{"close it again", "POST", closeURI, "", 400, "INVALID_REQUEST"},
+		{"close a paid recharge", "POST", paidURI, `{}`, 403, "RULE_LIMIT"},
+		{"close an unknown recharge", "POST", strings.Replace(closeURI, "/R1/", "/NOPE/", 1), `{}`, 404, "ORDER_NOT_EXIST"},
+		{"query an unknown recharge", "GET", strings.Replace(queryURI, "/R1?", "/NOPE?", 1), "", 404, "ORDER_NOT_EXIST"},
+		{"close without sub_mchid", "POST", strings.TrimSuffix(closeURI, "?sub_mchid="+sub), `{}`, 400, "PARAM_ERROR"},
+		{"close with a body that is not JSON", "POST", closeURI, `close`, 400, "PARAM_ERROR"},
+		{"close another merchant's recharge", "POST", strings.Replace(closeURI, sub, "1900000108", 1), `{}`, 404, "ORDER_NOT_EXIST"},
+	}
+	for _, st := range steps {
+		resp, body := request{method: st.method, uri: st.uri, body: []byte(st.body)}.send(t, url, k)
+		if resp.StatusCode != st.wantStatus {
+			t.Fatalf("%s: status %d %s, want %d", st.name, resp.StatusCode, body, st.wantStatus)
+		}
+		assertSigned(t, resp, body, &k.PlatformKey.PublicKey, k.PublicKeyID)
+		if st.wantStatus != 200 {
+			if code := errorCode(t, body); code != st.wantCode {
+				t.Fatalf("%s: code %s, want %s", st.name, code, st.wantCode)
+			}
+			continue
+		}
+		var r wechatpay.Recharge
+		if err := json.Unmarshal(body, &r); err != nil || r.RechargeState != st.wantCode || r.CloseTime.IsZero() ||
+			r.SpMchid != k.MchID || r.RechargeStateDesc == "" {
+			t.Fatalf("%s: recharge %s", st.name, body)
+		}
+	}
+}
+
+func TestCertificateModeSignsWithTheCertificate(t *testing.T) {
+	k := testKeys(t)
+	_, url := start(t, simulator.WithSignMode(simulator.SignWithCertificate))
+	resp, body := request{method: "GET", uri: queryURI}.send(t, url, k)
+	assertSigned(t, resp, body, k.Certificate.PublicKey.(*rsa.PublicKey), k.CertificateSerial())
+}
+
+func TestMerchantKeyRotation(t *testing.T) {
+	k := testKeys(t)
+	next, err := simulator.GenerateKeys(k.MchID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim, url := start(t)
+	rotated := request{method: "GET", uri: queryURI, key: next.MerchantKey, serial: next.MerchantSerialNo}
+	if resp, _ := rotated.send(t, url, k); resp.StatusCode != 401 {
+		t.Fatalf("unknown new key accepted: %d", resp.StatusCode)
+	}
+	sim.AcceptMerchantKey(next.MerchantSerialNo, &next.MerchantKey.PublicKey)
+	if resp, body := rotated.send(t, url, k); resp.StatusCode != 200 {
+		t.Fatalf("new key refused: %d %s", resp.StatusCode, body)
+	}
+	sim.RevokeMerchantKey(k.MerchantSerialNo)
+	if resp, _ := (request{method: "GET", uri: queryURI}).send(t, url, k); resp.StatusCode != 401 {
+		t.Fatalf("revoked key accepted: %d", resp.StatusCode)
+	}
+	sim.RotatePlatformKey(next.PublicKeyID, next.PlatformKey)
+	resp, body := rotated.send(t, url, k)
+	assertSigned(t, resp, body, &next.PlatformKey.PublicKey, next.PublicKeyID)
+}
+
+func TestApply(t *testing.T) {
+	k := testKeys(t)
+	sim, url := start(t)
+	body := `{"sub_mchid":"1900000109","out_recharge_no":"NEW1","recharge_scene":"ECOMMERCE_DEPOSIT","account_type":"DEPOSIT","recharge_amount":{"amount":100,"currency":"CNY"}}`
+	resp, out := request{method: "POST", uri: "/v3/platsolution/ecommerce/recharges/apply", body: []byte(body)}.send(t, url, k)
+	if resp.StatusCode != 200 || !strings.Contains(string(out), `"recharge_url"`) {
+		t.Fatalf("apply: %d %s", resp.StatusCode, out)
+	}
+	if r, ok := sim.Recharge(sub, "NEW1"); !ok || r.RechargeState != wechatpay.StateRecharging {
+		t.Fatalf("applied recharge = %+v", r)
+	}
+	bad := strings.Replace(body, `"amount":100`, `"amount":0`, 1)
+	resp, out = request{method: "POST", uri: "/v3/platsolution/ecommerce/recharges/apply", body: []byte(bad)}.send(t, url, k)
+	if resp.StatusCode != 400 || errorCode(t, out) != "PARAM_ERROR" {
+		t.Fatalf("bad apply: %d %s", resp.StatusCode, out)
+	}
+}

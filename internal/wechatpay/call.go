@@ -1,0 +1,262 @@
+package wechatpay
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/wechatpay-apiv3/wechatpay-go/core"
+
+	"close-recharge/internal/fault"
+)
+
+// RetryPolicy bounds how transient failures are retried: capped, jittered
+// exponential backoff, each attempt at most AttemptTimeout, and never an attempt
+// that could not finish before the context deadline less Reserve.
+type RetryPolicy struct {
+	MaxAttempts    int
+	BaseDelay      time.Duration // first backoff; doubles per attempt
+	MaxDelay       time.Duration
+	RateLimitDelay time.Duration // first backoff after 429: WeChat Pay asks callers to slow down
+	AttemptTimeout time.Duration
+	Reserve        time.Duration // kept free before the deadline, for the caller to publish
+	MinAttempt     time.Duration // an attempt with less time than this is not started
+}
+
+// DefaultRetryPolicy follows WeChat Pay's guidance to retry 5xx and 429 two or
+// three times with the same parameters.
+var DefaultRetryPolicy = RetryPolicy{
+	MaxAttempts:    4,
+	BaseDelay:      200 * time.Millisecond,
+	MaxDelay:       2 * time.Second,
+	RateLimitDelay: time.Second,
+	AttemptTimeout: 10 * time.Second,
+	Reserve:        time.Second,
+	MinAttempt:     300 * time.Millisecond,
+}
+
+// Trace collects what happened inside one call, for the caller's logs and metrics.
+type Trace struct {
+	Attempts  int    // HTTP requests sent, across close and query
+	RequestID string // WeChat Pay's Request-ID of the last answer
+	Queried   bool   // whether a close refusal was settled by querying
+}
+
+type traceKey struct{}
+
+// WithTrace returns a context in which calls record into t.
+func WithTrace(ctx context.Context, t *Trace) context.Context {
+	return context.WithValue(ctx, traceKey{}, t)
+}
+
+func traceFrom(ctx context.Context) *Trace {
+	t, _ := ctx.Value(traceKey{}).(*Trace)
+	return t
+}
+
+// ErrUnverified marks a 2xx answer whose signature did not verify: forged,
+// unsigned, stale, or signed with a key the client does not hold (a rotated
+// WeChat Pay key). Callers holding cached keys should re-read them once.
+var ErrUnverified = errors.New("WeChat Pay answer failed signature verification")
+
+// ErrSignRejected marks WeChat Pay's 401 SIGN_ERROR: it did not accept our
+// signature (a rotated merchant key or serial). Callers should re-read keys once.
+var ErrSignRejected = errors.New("WeChat Pay rejected the request signature")
+
+// businessRefusal is a 4xx whose code WeChat Pay does not document for this
+// API: the close path settles it by querying.
+type businessRefusal struct{ err *fault.Error }
+
+func (b *businessRefusal) Error() string { return b.err.Error() }
+func (b *businessRefusal) Unwrap() error { return b.err }
+
+// call runs send with retries and decodes a verified 2xx answer into out;
+// check then judges the decoded answer.
+func (c *Client) call(ctx context.Context, op string, out any, send func(context.Context) (*core.APIResult, error), check func() error) error {
+	p := c.retry
+	trace := traceFrom(ctx)
+	var last error
+	for attempt := 1; ; attempt++ {
+		timeout, ok := p.attemptBudget(ctx)
+		if !ok {
+			return giveUp(ctx, last)
+		}
+		actx, cancel := context.WithTimeout(ctx, timeout)
+		start := time.Now()
+		res, err := send(actx)
+		status, reqID := 0, ""
+		if res != nil && res.Response != nil {
+			status, reqID = res.Response.StatusCode, res.Response.Header.Get("Request-Id")
+		}
+		err = c.judge(actx, res, err, out, check)
+		cancel()
+		if trace != nil {
+			trace.Attempts++
+			if reqID != "" {
+				trace.RequestID = reqID
+			}
+		}
+		c.logAttempt(ctx, op, attempt, status, reqID, time.Since(start), err)
+		if err == nil {
+			return nil
+		}
+		fe := fault.As(err)
+		if fe.RequestID == "" {
+			fe.RequestID = reqID
+		}
+		last = err
+		if !retryable(err) || ctx.Err() != nil {
+			return giveUp(ctx, last)
+		}
+		if attempt >= p.MaxAttempts {
+			return last
+		}
+		delay := p.backoff(attempt, fe.Code == "RATELIMIT_EXCEEDED" || fe.Code == "FREQUENCY_LIMITED" || fe.Status == http.StatusTooManyRequests)
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl)-delay-p.Reserve < p.MinAttempt {
+			return last
+		}
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return giveUp(ctx, last)
+		}
+	}
+}
+
+// attemptBudget is how long the next attempt may take, or false when the
+// deadline leaves no room for one.
+func (p RetryPolicy) attemptBudget(ctx context.Context) (time.Duration, bool) {
+	timeout := p.AttemptTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		left := time.Until(dl) - p.Reserve
+		if left < p.MinAttempt {
+			return 0, false
+		}
+		timeout = min(timeout, left)
+	}
+	return timeout, ctx.Err() == nil
+}
+
+func (p RetryPolicy) backoff(attempt int, rateLimited bool) time.Duration {
+	base := p.BaseDelay
+	if rateLimited {
+		base = p.RateLimitDelay
+	}
+	limit := max(p.MaxDelay, base)
+	d := base << (attempt - 1)
+	if d > limit || d <= 0 {
+		d = limit
+	}
+	// Equal jitter: half fixed, half random, so a burst of expiries spreads out.
+	return d/2 + rand.N(d/2+1)
+}
+
+// giveUp reports the last failure, or a timeout if the deadline came first.
+func giveUp(ctx context.Context, last error) error {
+	if last != nil {
+		if fe := fault.As(last); fe.Kind != fault.Transient || fe.Code == fault.CodeTimeout || ctx.Err() == nil {
+			return last
+		}
+	}
+	return &fault.Error{Kind: fault.Transient, Code: fault.CodeTimeout,
+		Message: "WeChat Pay did not answer before the deadline", Cause: last}
+}
+
+func retryable(err error) bool {
+	var refusal *businessRefusal
+	if errors.As(err, &refusal) || errors.Is(err, ErrUnverified) {
+		return false
+	}
+	return fault.KindOf(err) == fault.Transient
+}
+
+// judge turns the SDK's result into nil or a classified error.
+func (c *Client) judge(ctx context.Context, res *core.APIResult, err error, out any, check func() error) error {
+	var apiErr *core.APIError
+	switch {
+	case err == nil:
+	case errors.As(err, &apiErr):
+		return classifyAPIError(apiErr)
+	case res == nil:
+		// Nothing was sent: the request could not be built or signed.
+		return fault.Wrap(fault.Configuration, "", err, "cannot sign the WeChat Pay request with the merchant key")
+	case res.Response == nil:
+		if ctx.Err() != nil {
+			return fault.Wrap(fault.Transient, fault.CodeTimeout, err, "WeChat Pay did not answer in time")
+		}
+		return fault.Wrap(fault.Transient, fault.CodeNetwork, err, "cannot reach WeChat Pay")
+	default:
+		return &fault.Error{Kind: fault.Transient, Code: fault.CodeUnverified,
+			Message: "WeChat Pay's answer did not verify", Status: res.Response.StatusCode,
+			Cause: errors.Join(ErrUnverified, err)}
+	}
+	body, err := io.ReadAll(res.Response.Body)
+	if err == nil {
+		err = json.Unmarshal(body, out)
+	}
+	if err == nil {
+		err = check()
+	}
+	if err != nil {
+		return &fault.Error{Kind: fault.Transient, Code: fault.CodeInvalidResponse,
+			Message: "WeChat Pay's answer is not the expected recharge", Status: res.Response.StatusCode, Cause: err}
+	}
+	return nil
+}
+
+// classifyAPIError decides by code, not status: WeChat Pay uses 403 for
+// business refusals as well as for NO_AUTH.
+func classifyAPIError(e *core.APIError) error {
+	fe := &fault.Error{Code: e.Code, Message: cleanMessage(e.Message), Status: e.StatusCode, RequestID: e.Header.Get("Request-Id")}
+	if fe.Code == "" {
+		fe.Code = http.StatusText(e.StatusCode)
+	}
+	if fe.Message == "" {
+		fe.Message = "WeChat Pay answered HTTP " + http.StatusText(e.StatusCode)
+	}
+	switch {
+	case e.StatusCode == http.StatusTooManyRequests || e.Code == "RATELIMIT_EXCEEDED" || e.Code == "FREQUENCY_LIMITED":
+		fe.Kind = fault.Transient
+	case e.StatusCode >= 500:
+		fe.Kind = fault.Transient
+	case e.Code == "SIGN_ERROR" || e.StatusCode == http.StatusUnauthorized:
+		fe.Kind = fault.Configuration
+		fe.Cause = ErrSignRejected
+	case e.Code == "PARAM_ERROR":
+		fe.Kind = fault.InvalidInput
+	case e.Code == "NO_AUTH", e.Code == "ORDER_NOT_EXIST":
+		fe.Kind = fault.Refused
+	case e.StatusCode == http.StatusNotFound:
+		fe.Kind, fe.Code = fault.Refused, "ORDER_NOT_EXIST"
+	case e.StatusCode >= 400:
+		fe.Kind = fault.Refused
+		return &businessRefusal{fe}
+	default:
+		fe.Kind = fault.Transient
+		fe.Code = fault.CodeInvalidResponse
+	}
+	return fe
+}
+
+// cleanMessage keeps WeChat Pay's message fit to show a caller: one line, bounded.
+func cleanMessage(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > 200 {
+		s = string(r[:200])
+	}
+	return s
+}
+
+func (c *Client) logAttempt(ctx context.Context, op string, attempt, status int, reqID string, d time.Duration, err error) {
+	attrs := []any{"op", op, "attempt", attempt, "status", status, "request_id", reqID, "duration_ms", d.Milliseconds()}
+	if err != nil {
+		fe := fault.As(err)
+		attrs = append(attrs, "code", fe.Code, "kind", string(fe.Kind))
+	}
+	c.logger.DebugContext(ctx, "wechatpay attempt", attrs...)
+}
