@@ -4,15 +4,39 @@ SHELL := /bin/bash
 
 GO          ?= go
 BIN         := $(CURDIR)/bin
+RIE         := $(BIN)/aws-lambda-rie
 RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
 STATICCHECK_VERSION := v0.8.2
 NODESDK     := internal/simulator/testdata/nodesdk
+GO_SOURCES  := $(shell find . -name '*.go' -not -path './build/*') go.mod go.sum
+# What Lambda runs: static, no RPC shim, reproducible, stripped.
+LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags='-s -w'
+EVENT       ?= events/direct.json
 
 .PHONY: help
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-28s %s\n", $$1, $$2}'
 
-## --- tools the tests need, installed into ./bin and node_modules ---
+## --- build ---
+
+build/arm64/bootstrap: $(GO_SOURCES)
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(LAMBDA_FLAGS) -o $@ ./functions/close-recharge
+
+# For the emulator on this machine, which cannot run arm64 binaries.
+build/local/bootstrap: $(GO_SOURCES)
+	CGO_ENABLED=0 GOOS=linux $(GO) build $(LAMBDA_FLAGS) -o $@ ./functions/close-recharge
+
+.PHONY: build
+build: build/arm64/bootstrap build/local/bootstrap ## build the bootstrap: arm64 to deploy, host arch for local runs
+
+.PHONY: build-CloseRechargeFunction
+build-CloseRechargeFunction: ## called by `sam build` (BuildMethod: makefile)
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/close-recharge
+
+## --- tools, installed into ./bin and node_modules ---
+
+$(RIE):
+	GOBIN=$(BIN) $(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION)
 
 $(BIN)/staticcheck:
 	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
@@ -21,20 +45,39 @@ $(NODESDK)/node_modules: $(NODESDK)/package-lock.json
 	npm ci --prefix $(NODESDK) --no-audit --no-fund
 	@touch $@
 
+## --- run ---
+
+.PHONY: demo
+demo: build/local/bootstrap $(RIE) ## the function under the Runtime Interface Emulator against the WeChat Pay simulator, every events/*.json
+	$(GO) run ./internal/cmd/demo -rie $(RIE) -bootstrap build/local/bootstrap -events events
+
+.PHONY: invoke
+invoke: build/local/bootstrap $(RIE) ## invoke one event as `sam local invoke -e` would: make invoke EVENT=events/http-api.json
+	$(GO) run ./internal/cmd/demo -rie $(RIE) -bootstrap build/local/bootstrap -event $(EVENT)
+
+.PHONY: sim
+sim: ## run the WeChat Pay simulator on 127.0.0.1:18080 (keys and secret.json in /tmp/wechatpay-sim)
+	$(GO) run ./internal/cmd/wechatpay-sim -listen 127.0.0.1:18080 -state-dir /tmp/wechatpay-sim
+
+## --- check ---
+
 .PHONY: test
-test: $(NODESDK)/node_modules ## vet and run every test (with -race)
+test: $(NODESDK)/node_modules $(RIE) ## vet and run every test with -race (moto, the emulator, cfn-lint and the Node SDK included)
 	$(GO) vet ./...
-	$(GO) test -race -count=1 ./...
+	RIE=$(RIE) $(GO) test -race -count=1 ./...
 
 .PHONY: lint
-lint: $(BIN)/staticcheck ## gofmt, go vet, staticcheck
+lint: $(BIN)/staticcheck ## gofmt, go vet, staticcheck, cfn-lint
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(BIN)/staticcheck ./...
+	cfn-lint template.yaml
 
-.PHONY: sim
-sim: ## run the WeChat Pay simulator on 127.0.0.1:18080 (keys in /tmp/wechatpay-sim)
-	$(GO) run ./internal/cmd/wechatpay-sim -listen 127.0.0.1:18080 -state-dir /tmp/wechatpay-sim
+## --- deploy ---
+
+.PHONY: deploy
+deploy: ## build with SAM and deploy, asking for the parameters the first time
+	sam build && sam deploy --guided
 
 .PHONY: clean
 clean:

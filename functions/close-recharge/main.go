@@ -1,0 +1,67 @@
+// Command close-recharge is the Lambda function (bootstrap) that closes WeChat
+// Pay platform-solution recharges. It only wires: read the environment, build
+// the dependencies once per instance, and start the handler.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"close-recharge/internal/closer"
+	"close-recharge/internal/config"
+	"close-recharge/internal/handler"
+	"close-recharge/internal/merchant"
+	"close-recharge/internal/publish"
+	"close-recharge/internal/wechatpay"
+)
+
+func main() {
+	h, err := build(context.Background(), os.Getenv, os.Stdout)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "close-recharge: init:", err)
+		os.Exit(1)
+	}
+	lambda.Start(h)
+}
+
+func build(ctx context.Context, getenv func(string) string, stdout io.Writer) (*handler.Handler, error) {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return nil, err
+	}
+	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+
+	// AWS configuration is loaded only when something AWS is used: a local run
+	// with a secret file and no bus needs no credentials at all.
+	var awsCfg aws.Config
+	if cfg.SecretID != "" || cfg.EventBus != "" {
+		if awsCfg, err = awsconfig.LoadDefaultConfig(ctx); err != nil {
+			return nil, fmt.Errorf("AWS configuration: %w", err)
+		}
+	}
+
+	var source merchant.Source = &merchant.File{Path: cfg.SecretFile}
+	if cfg.SecretID != "" {
+		source = &merchant.SecretsManager{API: secretsmanager.NewFromConfig(awsCfg), SecretID: cfg.SecretID}
+	}
+	var publisher closer.Publisher
+	if cfg.EventBus != "" {
+		publisher = &publish.EventBridge{API: eventbridge.NewFromConfig(awsCfg), Bus: cfg.EventBus, Source: cfg.EventSource}
+	}
+	wechatPay := wechatpay.NewPool(
+		wechatpay.WithBaseURL(cfg.BaseURL),
+		wechatpay.WithHTTPClient(wechatpay.NewHTTPClient()),
+		wechatpay.WithLogger(logger),
+	)
+	svc := closer.New(merchant.NewCache(source, cfg.SecretTTL), wechatPay, publisher)
+	return handler.New(svc, logger), nil
+}

@@ -1,0 +1,126 @@
+// Package closer is the close use-case: read the merchant keys, close the
+// recharge at WeChat Pay, decide the outcome, and publish it.
+package closer
+
+import (
+	"context"
+	"errors"
+
+	"close-recharge/internal/fault"
+	"close-recharge/internal/merchant"
+	"close-recharge/internal/publish"
+	"close-recharge/internal/wechatpay"
+)
+
+// Keys provides the merchant keys, cached, and drops keys found stale.
+type Keys interface {
+	Keys(ctx context.Context) (*merchant.Keys, error)
+	Invalidate(stale *merchant.Keys)
+}
+
+// WeChatPay closes a recharge as the merchant whose keys are given.
+type WeChatPay interface {
+	Close(ctx context.Context, keys *merchant.Keys, subMchid, outRechargeNo string) (*wechatpay.Recharge, error)
+}
+
+// Publisher announces an outcome. A nil Publisher means outcomes are only returned.
+type Publisher interface {
+	Publish(ctx context.Context, detailType string, detail any) error
+}
+
+// Outcome is how a close ended, when it ended at all.
+type Outcome string
+
+const (
+	Closed      Outcome = "closed"       // the recharge is CLOSED, now or before
+	NotClosable Outcome = "not_closable" // the recharge is SUCCESS: the money arrived first
+	Refused     Outcome = "refused"      // WeChat Pay's final answer was no
+)
+
+// Result is a settled close.
+type Result struct {
+	Outcome   Outcome
+	Recharge  *wechatpay.Recharge // Closed, NotClosable
+	Failure   *Failure            // Refused
+	Published bool
+}
+
+// Failure is the result of a refused close, as returned and published.
+type Failure struct {
+	SubMchid      string    `json:"sub_mchid"`
+	OutRechargeNo string    `json:"out_recharge_no"`
+	Error         ErrorBody `json:"error"`
+}
+
+// ErrorBody is WeChat Pay's error shape.
+type ErrorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Service closes recharges.
+type Service struct {
+	keys      Keys
+	wechatPay WeChatPay
+	publisher Publisher
+}
+
+// New returns a Service; publisher may be nil.
+func New(keys Keys, wechatPay WeChatPay, publisher Publisher) *Service {
+	return &Service{keys: keys, wechatPay: wechatPay, publisher: publisher}
+}
+
+// Close settles one recharge. It returns a Result for the three outcomes and a
+// *fault.Error for everything else (invalid input, configuration, transient).
+func (s *Service) Close(ctx context.Context, subMchid, outRechargeNo string) (Result, error) {
+	if err := wechatpay.ValidateSubMchid(subMchid); err != nil {
+		return Result{}, err
+	}
+	if err := wechatpay.ValidateOutRechargeNo(outRechargeNo); err != nil {
+		return Result{}, err
+	}
+	recharge, err := s.closeWithFreshKeys(ctx, subMchid, outRechargeNo)
+
+	var res Result
+	var detailType string
+	var detail any
+	switch {
+	case err == nil && recharge.RechargeState == wechatpay.StateClosed:
+		res, detailType, detail = Result{Outcome: Closed, Recharge: recharge}, publish.DetailClosed, recharge
+	case err == nil:
+		res, detailType, detail = Result{Outcome: NotClosable, Recharge: recharge}, publish.DetailRejected, recharge
+	case fault.KindOf(err) == fault.Refused:
+		fe := fault.As(err)
+		f := &Failure{SubMchid: subMchid, OutRechargeNo: outRechargeNo, Error: ErrorBody{Code: fe.Code, Message: fe.Message}}
+		res, detailType, detail = Result{Outcome: Refused, Failure: f}, publish.DetailFailed, f
+	default:
+		return Result{}, err
+	}
+	if s.publisher != nil {
+		if err := s.publisher.Publish(ctx, detailType, detail); err != nil {
+			return Result{}, err
+		}
+		res.Published = true
+	}
+	return res, nil
+}
+
+// closeWithFreshKeys closes with the cached keys and, when WeChat Pay rejects
+// our signature or its answer fails verification, re-reads the keys once and
+// tries again: that is how a warm instance picks up a rotated key.
+func (s *Service) closeWithFreshKeys(ctx context.Context, subMchid, outRechargeNo string) (*wechatpay.Recharge, error) {
+	keys, err := s.keys.Keys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	recharge, err := s.wechatPay.Close(ctx, keys, subMchid, outRechargeNo)
+	if !errors.Is(err, wechatpay.ErrSignRejected) && !errors.Is(err, wechatpay.ErrUnverified) {
+		return recharge, err
+	}
+	s.keys.Invalidate(keys)
+	fresh, ferr := s.keys.Keys(ctx)
+	if ferr != nil {
+		return nil, ferr
+	}
+	return s.wechatPay.Close(ctx, fresh, subMchid, outRechargeNo)
+}

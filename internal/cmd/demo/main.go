@@ -1,0 +1,227 @@
+// Command demo runs the function end to end on this machine, with no AWS account
+// and no WeChat Pay credentials: the WeChat Pay simulator holds a recharge for
+// every fixture in events/, the bootstrap runs under the Lambda Runtime Interface
+// Emulator with the simulator's secret file, and every fixture is invoked. It
+// exits non-zero if any outcome is not the expected one.
+//
+// With -event FILE it invokes that one event and prints the function's answer,
+// as `sam local invoke -e FILE` would.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"syscall"
+	"time"
+
+	"close-recharge/internal/emulator"
+	"close-recharge/internal/simulator"
+	"close-recharge/internal/trigger"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+// check is one invocation and what must come of it.
+type check struct {
+	label   string
+	payload []byte
+	want    string // as describe prints it
+}
+
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	rie := fs.String("rie", "bin/aws-lambda-rie", "the Runtime Interface Emulator")
+	bootstrap := fs.String("bootstrap", "build/local/bootstrap", "the function's bootstrap, built for this machine")
+	eventsDir := fs.String("events", "events", "directory of trigger fixtures")
+	event := fs.String("event", "", "invoke only this event file and print the function's answer")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	stateDir, err := os.MkdirTemp("", "close-recharge-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(stateDir)
+	keys, err := simulator.LoadOrCreateKeys(stateDir, "1900000100")
+	if err != nil {
+		return err
+	}
+	sim := simulator.New(keys)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	simURL := "http://" + ln.Addr().String()
+
+	paths := []string{*event}
+	if *event == "" {
+		if paths, err = filepath.Glob(filepath.Join(*eventsDir, "*.json")); err != nil || len(paths) == 0 {
+			return fmt.Errorf("no fixtures in %s", *eventsDir)
+		}
+		sort.Strings(paths)
+	}
+	checks, err := fixtureChecks(paths, sim)
+	if err != nil {
+		return err
+	}
+	if *event == "" {
+		more, err := outcomeChecks(sim, paths[0])
+		if err != nil {
+			return err
+		}
+		checks = append(checks, more...)
+	}
+
+	logPath := filepath.Join(os.TempDir(), "close-recharge-demo.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	em, err := emulator.Start(emulator.Config{
+		RIE:       *rie,
+		Bootstrap: *bootstrap,
+		Env: []string{
+			"WECHATPAY_SECRET_FILE=" + filepath.Join(stateDir, "secret.json"),
+			"WECHATPAY_BASE_URL=" + simURL,
+		},
+		Timeout: 30 * time.Second,
+		Output:  logFile,
+	})
+	if err != nil {
+		return err
+	}
+	defer em.Stop()
+
+	if *event != "" {
+		resp, err := em.Invoke(ctx, checks[0].payload)
+		if err != nil {
+			return err
+		}
+		var pretty bytes.Buffer
+		if json.Indent(&pretty, resp.Body, "", "  ") != nil {
+			pretty.Write(resp.Body)
+		}
+		fmt.Fprintln(stdout, pretty.String())
+		fmt.Fprintf(stdout, "\n(the function's log: %s)\n", logPath)
+		return nil
+	}
+
+	fmt.Fprintf(stdout, "WeChat Pay simulator on %s; the function under the Runtime Interface Emulator (log: %s)\n\n", simURL, logPath)
+	failed := 0
+	for _, c := range checks {
+		resp, err := em.Invoke(ctx, c.payload)
+		if err != nil {
+			return fmt.Errorf("%s: %w", c.label, err)
+		}
+		got, detail := describe(resp)
+		mark := "ok  "
+		if got != c.want {
+			mark = "FAIL"
+			failed++
+		}
+		fmt.Fprintf(stdout, "%s %-46s → %-22s %s (%d ms)\n", mark, c.label, got, detail, resp.Duration.Milliseconds())
+		if got != c.want {
+			fmt.Fprintf(stdout, "     want %s; answer: %s\n", c.want, resp.Body)
+		}
+	}
+	fmt.Fprintf(stdout, "\n%d invocations, %d as expected, %d not\n", len(checks), len(checks)-failed, failed)
+	if failed > 0 {
+		return errors.New("some outcomes were not the expected ones; see the log")
+	}
+	return nil
+}
+
+// fixtureChecks seeds the simulator with a RECHARGING recharge for every
+// fixture, each of which must then close.
+func fixtureChecks(paths []string, sim *simulator.Server) ([]check, error) {
+	var checks []check
+	for _, p := range paths {
+		payload, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		req, err := trigger.Decode(payload)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p, err)
+		}
+		if err := sim.Seed(simulator.SeedRecharge{SubMchid: req.SubMchid, OutRechargeNo: req.OutRechargeNo, Amount: 10000}); err != nil {
+			return nil, err
+		}
+		want := "CLOSED"
+		if req.IsAPI() {
+			want = "HTTP 200 CLOSED"
+		}
+		checks = append(checks, check{label: p + " (" + string(req.Kind) + ")", payload: payload, want: want})
+	}
+	return checks, nil
+}
+
+// outcomeChecks show the other outcomes: closing again, a paid recharge, an
+// unknown one, and a malformed identifier.
+func outcomeChecks(sim *simulator.Server, first string) ([]check, error) {
+	again, err := os.ReadFile(first)
+	if err != nil {
+		return nil, err
+	}
+	if err := sim.Seed(simulator.SeedRecharge{SubMchid: "1900000109", OutRechargeNo: "RCDEMOPAID1", Amount: 8800, State: "SUCCESS"}); err != nil {
+		return nil, err
+	}
+	return []check{
+		{"again: " + first + " (already closed)", again, "CLOSED"},
+		{"a recharge whose money arrived first", []byte(`{"sub_mchid":"1900000109","out_recharge_no":"RCDEMOPAID1"}`), "SUCCESS"},
+		{"a recharge WeChat Pay does not know", []byte(`{"sub_mchid":"1900000109","out_recharge_no":"RCDEMONONE"}`), "error REFUSED"},
+		{"a malformed identifier", []byte(`{"sub_mchid":"1900000109","out_recharge_no":"../close"}`), "error INVALID_INPUT"},
+	}, nil
+}
+
+// describe reduces an answer to its outcome: the recharge state, an API
+// status with the state or error code, or the function error's type.
+func describe(resp emulator.Response) (outcome, detail string) {
+	if resp.ErrorType != "" {
+		return "error " + resp.ErrorType, resp.ErrorMessage
+	}
+	var api struct {
+		StatusCode int    `json:"statusCode"`
+		Body       string `json:"body"`
+	}
+	body := resp.Body
+	prefix := ""
+	if json.Unmarshal(resp.Body, &api) == nil && api.StatusCode != 0 {
+		prefix, body = fmt.Sprintf("HTTP %d ", api.StatusCode), []byte(api.Body)
+	}
+	var r struct {
+		State         string `json:"recharge_state"`
+		OutRechargeNo string `json:"out_recharge_no"`
+		Code          string `json:"code"`
+		Message       string `json:"message"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil {
+		return fmt.Sprintf("HTTP %d from the emulator", resp.Status), string(resp.Body)
+	}
+	if r.Code != "" {
+		return prefix + r.Code, r.Message
+	}
+	return prefix + r.State, r.OutRechargeNo
+}

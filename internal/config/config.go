@@ -1,0 +1,76 @@
+// Package config reads the function's environment (DESIGN §3). A bad value is
+// one error naming the variable, so that a misconfigured function fails at init
+// with a line an operator can act on.
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"close-recharge/internal/wechatpay"
+)
+
+// Config is the function's environment, parsed.
+type Config struct {
+	SecretID    string
+	SecretFile  string
+	BaseURL     string
+	SecretTTL   time.Duration
+	EventBus    string
+	EventSource string
+	LogLevel    slog.Level
+}
+
+// Load reads the environment through getenv (os.Getenv in production).
+func Load(getenv func(string) string) (Config, error) {
+	get := func(k string) string { return strings.TrimSpace(getenv(k)) }
+	c := Config{
+		SecretID:    get("WECHATPAY_SECRET_ID"),
+		SecretFile:  get("WECHATPAY_SECRET_FILE"),
+		BaseURL:     get("WECHATPAY_BASE_URL"),
+		SecretTTL:   5 * time.Minute,
+		EventBus:    get("RESULT_EVENT_BUS"),
+		EventSource: get("RESULT_EVENT_SOURCE"),
+	}
+	switch {
+	case c.SecretID == "" && c.SecretFile == "":
+		return c, fmt.Errorf("WECHATPAY_SECRET_ID: required (the Secrets Manager name or ARN of the merchant secret), unless WECHATPAY_SECRET_FILE is set")
+	case c.SecretID != "" && c.SecretFile != "":
+		return c, fmt.Errorf("WECHATPAY_SECRET_FILE: cannot be set together with WECHATPAY_SECRET_ID; choose one")
+	}
+	if c.BaseURL == "" {
+		c.BaseURL = wechatpay.DefaultBaseURL
+	}
+	c.BaseURL = strings.TrimSuffix(c.BaseURL, "/")
+	if err := wechatpay.ValidateBaseURL(c.BaseURL); err != nil {
+		return c, fmt.Errorf("WECHATPAY_BASE_URL: %v", err)
+	}
+	if v := get("WECHATPAY_SECRET_TTL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return c, fmt.Errorf("WECHATPAY_SECRET_TTL: must be a non-negative duration such as 5m or 0 (no caching)")
+		}
+		c.SecretTTL = d
+	}
+	if c.EventSource == "" {
+		c.EventSource = "wechatpay.recharge"
+	}
+	if strings.HasPrefix(c.EventSource, "aws.") {
+		return c, fmt.Errorf("RESULT_EVENT_SOURCE: must not start with \"aws.\" (EventBridge reserves it)")
+	}
+	switch strings.ToLower(get("LOG_LEVEL")) {
+	case "", "info":
+		c.LogLevel = slog.LevelInfo
+	case "debug":
+		c.LogLevel = slog.LevelDebug
+	case "warn", "warning":
+		c.LogLevel = slog.LevelWarn
+	case "error":
+		c.LogLevel = slog.LevelError
+	default:
+		return c, fmt.Errorf("LOG_LEVEL: must be debug, info, warn or error")
+	}
+	return c, nil
+}

@@ -1,0 +1,53 @@
+package config
+
+import (
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoad(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		wantVar string // "" = valid
+		check   func(*testing.T, Config)
+	}{
+		{"defaults", map[string]string{"WECHATPAY_SECRET_ID": "wechatpay/merchant"}, "", func(t *testing.T, c Config) {
+			if c.BaseURL != "https://api.mch.weixin.qq.com" || c.SecretTTL != 5*time.Minute || c.EventSource != "wechatpay.recharge" ||
+				c.LogLevel != slog.LevelInfo || c.EventBus != "" {
+				t.Errorf("defaults = %+v", c)
+			}
+		}},
+		{"file and simulator", map[string]string{"WECHATPAY_SECRET_FILE": "/tmp/s.json", "WECHATPAY_BASE_URL": "http://127.0.0.1:18080/",
+			"WECHATPAY_SECRET_TTL": "0", "LOG_LEVEL": "DEBUG", "RESULT_EVENT_BUS": "payments"}, "", func(t *testing.T, c Config) {
+			if c.BaseURL != "http://127.0.0.1:18080" || c.SecretTTL != 0 || c.LogLevel != slog.LevelDebug || c.EventBus != "payments" {
+				t.Errorf("config = %+v", c)
+			}
+		}},
+		{"no secret", map[string]string{}, "WECHATPAY_SECRET_ID", nil},
+		{"both secrets", map[string]string{"WECHATPAY_SECRET_ID": "a", "WECHATPAY_SECRET_FILE": "b"}, "WECHATPAY_SECRET_FILE", nil},
+		{"plain http to a remote host", map[string]string{"WECHATPAY_SECRET_ID": "a", "WECHATPAY_BASE_URL": "http://api.mch.weixin.qq.com"}, "WECHATPAY_BASE_URL", nil},
+		{"base URL with a path", map[string]string{"WECHATPAY_SECRET_ID": "a", "WECHATPAY_BASE_URL": "https://api.mch.weixin.qq.com/v3"}, "WECHATPAY_BASE_URL", nil},
+		{"bad TTL", map[string]string{"WECHATPAY_SECRET_ID": "a", "WECHATPAY_SECRET_TTL": "five minutes"}, "WECHATPAY_SECRET_TTL", nil},
+		{"negative TTL", map[string]string{"WECHATPAY_SECRET_ID": "a", "WECHATPAY_SECRET_TTL": "-1s"}, "WECHATPAY_SECRET_TTL", nil},
+		{"bad log level", map[string]string{"WECHATPAY_SECRET_ID": "a", "LOG_LEVEL": "verbose"}, "LOG_LEVEL", nil},
+		{"reserved source", map[string]string{"WECHATPAY_SECRET_ID": "a", "RESULT_EVENT_SOURCE": "aws.events"}, "RESULT_EVENT_SOURCE", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(func(k string) string { return tt.env[k] })
+			if tt.wantVar == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				tt.check(t, c)
+				return
+			}
+			if err == nil || !strings.HasPrefix(err.Error(), tt.wantVar+":") || strings.Contains(err.Error(), "\n") {
+				t.Errorf("err = %v, want one line naming %s", err, tt.wantVar)
+			}
+		})
+	}
+}

@@ -1,0 +1,192 @@
+// Package handler is the Lambda handler: it decodes any trigger, runs the
+// close, and answers each trigger in the shape it expects — an HTTP response
+// for API Gateway, the recharge or an invocation error for everything else —
+// with one summary log line per invocation.
+package handler
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda/messages"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"close-recharge/internal/closer"
+	"close-recharge/internal/fault"
+	"close-recharge/internal/trigger"
+	"close-recharge/internal/wechatpay"
+)
+
+// Closer settles one recharge.
+type Closer interface {
+	Close(ctx context.Context, subMchid, outRechargeNo string) (closer.Result, error)
+}
+
+// Handler implements lambda.Handler.
+type Handler struct {
+	closer Closer
+	logger *slog.Logger
+}
+
+// New returns a Handler.
+func New(c Closer, logger *slog.Logger) *Handler {
+	return &Handler{closer: c, logger: logger}
+}
+
+// Invoke handles one event of any trigger.
+func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	start := time.Now()
+	var trace wechatpay.Trace
+	req, err := trigger.Decode(payload)
+	var res closer.Result
+	if err == nil {
+		res, err = h.closer.Close(wechatpay.WithTrace(ctx, &trace), req.SubMchid, req.OutRechargeNo)
+	}
+	h.logSummary(ctx, req, res, err, &trace, time.Since(start))
+	if req.IsAPI() {
+		return apiAnswer(req, res, err)
+	}
+	return invokeAnswer(res, err)
+}
+
+func apiAnswer(req trigger.Request, res closer.Result, err error) ([]byte, error) {
+	var status int
+	var body any
+	switch {
+	case err != nil:
+		fe := fault.As(err)
+		status, body = httpStatus(fe), errorBody(fe)
+	case res.Outcome == closer.Closed:
+		status, body = http.StatusOK, res.Recharge
+	case res.Outcome == closer.NotClosable:
+		status, body = http.StatusConflict, res.Recharge
+	default:
+		status, body = refusedStatus(res.Failure.Error.Code), res.Failure.Error
+	}
+	resp, err := trigger.APIResponse(req.Kind, status, body)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(resp)
+}
+
+func invokeAnswer(res closer.Result, err error) ([]byte, error) {
+	switch {
+	case err != nil:
+		return nil, invokeError(fault.As(err))
+	case res.Outcome == closer.Refused && !res.Published:
+		// Nothing else records it: fail, so the on-failure destination keeps the event.
+		f := res.Failure
+		return nil, invokeError(&fault.Error{Kind: fault.Refused, Code: f.Error.Code, Message: f.Error.Message})
+	case res.Outcome == closer.Refused:
+		return json.Marshal(res.Failure)
+	}
+	return json.Marshal(res.Recharge)
+}
+
+// httpStatus is the one mapping of failures to HTTP statuses.
+func httpStatus(fe *fault.Error) int {
+	switch fe.Kind {
+	case fault.InvalidInput:
+		return http.StatusBadRequest
+	case fault.Configuration:
+		return http.StatusInternalServerError
+	case fault.Refused:
+		return refusedStatus(fe.Code)
+	}
+	switch {
+	case fe.Code == fault.CodeTimeout:
+		return http.StatusGatewayTimeout
+	case fe.Status == http.StatusTooManyRequests || fe.Status == http.StatusServiceUnavailable ||
+		fe.Code == "RATELIMIT_EXCEEDED" || fe.Code == "FREQUENCY_LIMITED" || fe.Code == "SERVICE_UNAVAILABLE":
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusBadGateway
+}
+
+func refusedStatus(code string) int {
+	switch code {
+	case "ORDER_NOT_EXIST":
+		return http.StatusNotFound
+	case "NO_AUTH":
+		return http.StatusForbidden
+	}
+	return http.StatusConflict
+}
+
+// errorBody is what a caller sees of a failure: a code and a message, never a
+// cause, a stack or an upstream body.
+func errorBody(fe *fault.Error) closer.ErrorBody {
+	code := fe.Code
+	switch fe.Kind {
+	case fault.InvalidInput:
+		code = fault.CodeInvalidInput
+	case fault.Configuration:
+		code = fault.CodeConfiguration
+	}
+	return closer.ErrorBody{Code: code, Message: fe.Message}
+}
+
+// invokeError is the one mapping of failures to Lambda errors: errorType is
+// the kind, so that alarms and on-failure consumers can tell them apart.
+func invokeError(fe *fault.Error) error {
+	b := errorBody(fe)
+	msg := b.Message
+	if b.Code != string(fe.Kind) {
+		msg = b.Code + ": " + msg
+	}
+	return messages.InvokeResponse_Error{Type: string(fe.Kind), Message: msg}
+}
+
+func (h *Handler) logSummary(ctx context.Context, req trigger.Request, res closer.Result, err error, trace *wechatpay.Trace, d time.Duration) {
+	attrs := []slog.Attr{
+		slog.String("trigger", string(req.Kind)),
+		slog.String("sub_mchid", req.SubMchid),
+		slog.String("out_recharge_no", req.OutRechargeNo),
+		slog.Int("attempts", trace.Attempts),
+		slog.Int64("duration_ms", d.Milliseconds()),
+	}
+	if lc, ok := lambdacontext.FromContext(ctx); ok {
+		attrs = append(attrs, slog.String("aws_request_id", lc.AwsRequestID))
+	}
+	if req.APIRequestID != "" {
+		attrs = append(attrs, slog.String("api_request_id", req.APIRequestID))
+	}
+	if trace.RequestID != "" {
+		attrs = append(attrs, slog.String("wechatpay_request_id", trace.RequestID))
+	}
+	level := slog.LevelInfo
+	if err != nil {
+		fe := fault.As(err)
+		attrs = append(attrs, slog.String("outcome", outcomeOfKind(fe.Kind)), slog.String("error_code", fe.Code),
+			slog.String("error", fe.Error()))
+		level = slog.LevelError
+		if fe.Kind == fault.InvalidInput {
+			level = slog.LevelWarn
+		}
+	} else {
+		attrs = append(attrs, slog.String("outcome", string(res.Outcome)), slog.Bool("published", res.Published))
+		if res.Recharge != nil {
+			attrs = append(attrs, slog.String("recharge_state", res.Recharge.RechargeState))
+		}
+		if res.Failure != nil {
+			attrs = append(attrs, slog.String("error_code", res.Failure.Error.Code))
+		}
+	}
+	h.logger.LogAttrs(ctx, level, "close recharge", attrs...)
+}
+
+func outcomeOfKind(k fault.Kind) string {
+	switch k {
+	case fault.InvalidInput:
+		return "invalid_input"
+	case fault.Configuration:
+		return "configuration_error"
+	case fault.Refused:
+		return "refused"
+	}
+	return "transient"
+}

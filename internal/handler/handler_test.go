@@ -1,0 +1,194 @@
+package handler
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/lambda/messages"
+
+	"close-recharge/internal/closer"
+	"close-recharge/internal/fault"
+	"close-recharge/internal/wechatpay"
+)
+
+// fixedCloser answers every close with the same result or error.
+type fixedCloser struct {
+	res   closer.Result
+	err   error
+	calls int
+}
+
+func (f *fixedCloser) Close(context.Context, string, string) (closer.Result, error) {
+	f.calls++
+	return f.res, f.err
+}
+
+const (
+	directEvent = `{"sub_mchid":"1900000109","out_recharge_no":"R1"}`
+	httpEvent   = `{"version":"2.0","routeKey":"POST /recharges/{out_recharge_no}/close","requestContext":{"requestId":"api-1"},` +
+		`"pathParameters":{"out_recharge_no":"R1"},"queryStringParameters":{"sub_mchid":"1900000109"}}`
+	restEvent = `{"httpMethod":"POST","requestContext":{"requestId":"api-1"},"pathParameters":{"out_recharge_no":"R1"},` +
+		`"body":"{\"sub_mchid\":\"1900000109\"}"}`
+)
+
+var (
+	closed      = closer.Result{Outcome: closer.Closed, Recharge: &wechatpay.Recharge{OutRechargeNo: "R1", RechargeState: "CLOSED"}, Published: true}
+	notClosable = closer.Result{Outcome: closer.NotClosable, Recharge: &wechatpay.Recharge{OutRechargeNo: "R1", RechargeState: "SUCCESS"}, Published: true}
+	refused     = func(code string, published bool) closer.Result {
+		return closer.Result{Outcome: closer.Refused, Published: published,
+			Failure: &closer.Failure{SubMchid: "1900000109", OutRechargeNo: "R1", Error: closer.ErrorBody{Code: code, Message: "msg"}}}
+	}
+	errLeaky = errors.New("upstream body {\"secret\":\"value\"} and a stack")
+)
+
+func TestAPIAnswers(t *testing.T) {
+	tests := []struct {
+		name       string
+		res        closer.Result
+		err        error
+		wantStatus int
+		wantCode   string // error body code; "" when the body is a recharge
+		wantState  string
+	}{
+		{"closed", closed, nil, 200, "", "CLOSED"},
+		{"not closable", notClosable, nil, 409, "", "SUCCESS"},
+		{"order not exist", refused("ORDER_NOT_EXIST", true), nil, 404, "ORDER_NOT_EXIST", ""},
+		{"no auth", refused("NO_AUTH", true), nil, 403, "NO_AUTH", ""},
+		{"business refusal", refused("RULE_LIMIT", true), nil, 409, "RULE_LIMIT", ""},
+		{"configuration", nil2(), &fault.Error{Kind: fault.Configuration, Code: "SIGN_ERROR", Message: "signature rejected", Cause: errLeaky}, 500, "CONFIGURATION_ERROR", ""},
+		{"rate limited", nil2(), &fault.Error{Kind: fault.Transient, Code: "RATELIMIT_EXCEEDED", Status: 429, Message: "slow down"}, 503, "RATELIMIT_EXCEEDED", ""},
+		{"unavailable", nil2(), &fault.Error{Kind: fault.Transient, Code: "SERVICE_UNAVAILABLE", Status: 503, Message: "down"}, 503, "SERVICE_UNAVAILABLE", ""},
+		{"timeout", nil2(), &fault.Error{Kind: fault.Transient, Code: fault.CodeTimeout, Message: "late", Cause: errLeaky}, 504, "TIMEOUT", ""},
+		{"system error", nil2(), &fault.Error{Kind: fault.Transient, Code: "SYSTEM_ERROR", Status: 500, Message: "oops"}, 502, "SYSTEM_ERROR", ""},
+		{"unverified", nil2(), &fault.Error{Kind: fault.Transient, Code: fault.CodeUnverified, Status: 200, Message: "bad sig"}, 502, fault.CodeUnverified, ""},
+		{"publish failed", nil2(), &fault.Error{Kind: fault.Transient, Code: fault.CodePublish, Message: "bus down"}, 502, fault.CodePublish, ""},
+		{"plain error", nil2(), errLeaky, 502, fault.CodeNetwork, ""},
+	}
+	for _, tt := range tests {
+		for _, event := range []string{httpEvent, restEvent} {
+			t.Run(tt.name, func(t *testing.T) {
+				var logs bytes.Buffer
+				h := New(&fixedCloser{res: tt.res, err: tt.err}, slog.New(slog.NewJSONHandler(&logs, nil)))
+				out, err := h.Invoke(context.Background(), []byte(event))
+				if err != nil {
+					t.Fatalf("API invocations never fail: %v", err)
+				}
+				var resp struct {
+					StatusCode int               `json:"statusCode"`
+					Headers    map[string]string `json:"headers"`
+					Body       string            `json:"body"`
+				}
+				if err := json.Unmarshal(out, &resp); err != nil {
+					t.Fatal(err)
+				}
+				var body struct {
+					Code, Message string
+					State         string `json:"recharge_state"`
+				}
+				_ = json.Unmarshal([]byte(resp.Body), &body)
+				if resp.StatusCode != tt.wantStatus || body.Code != tt.wantCode || body.State != tt.wantState ||
+					!strings.HasPrefix(resp.Headers["Content-Type"], "application/json") {
+					t.Errorf("answer %s, want %d %s %s", out, tt.wantStatus, tt.wantCode, tt.wantState)
+				}
+				if strings.Contains(resp.Body, "secret") || strings.Contains(resp.Body, "stack") {
+					t.Errorf("error body leaks its cause: %s", resp.Body)
+				}
+				if !strings.Contains(logs.String(), `"api_request_id":"api-1"`) {
+					t.Errorf("summary log lacks the API request id: %s", logs.String())
+				}
+			})
+		}
+	}
+}
+
+func nil2() closer.Result { return closer.Result{} }
+
+func TestInvokeAnswers(t *testing.T) {
+	tests := []struct {
+		name      string
+		res       closer.Result
+		err       error
+		wantType  string // errorType; "" = success
+		wantState string
+		wantCode  string
+	}{
+		{"closed", closed, nil, "", "CLOSED", ""},
+		{"not closable is no error", notClosable, nil, "", "SUCCESS", ""},
+		{"refused and published", refused("ORDER_NOT_EXIST", true), nil, "", "", "ORDER_NOT_EXIST"},
+		{"refused, nothing published", refused("ORDER_NOT_EXIST", false), nil, "REFUSED", "", ""},
+		{"invalid input", nil2(), fault.New(fault.InvalidInput, "sub_mchid is required"), "INVALID_INPUT", "", ""},
+		{"configuration", nil2(), &fault.Error{Kind: fault.Configuration, Code: fault.CodeConfiguration, Message: "secret x not found", Cause: errLeaky}, "CONFIGURATION_ERROR", "", ""},
+		{"transient", nil2(), &fault.Error{Kind: fault.Transient, Code: "SYSTEM_ERROR", Message: "oops", Cause: errLeaky}, "TRANSIENT", "", ""},
+		{"plain error is transient", nil2(), errLeaky, "TRANSIENT", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := New(&fixedCloser{res: tt.res, err: tt.err}, slog.New(slog.DiscardHandler))
+			out, err := h.Invoke(context.Background(), []byte(directEvent))
+			if tt.wantType != "" {
+				var ire messages.InvokeResponse_Error
+				if !errors.As(err, &ire) || ire.Type != tt.wantType {
+					t.Fatalf("err = %#v, want errorType %s", err, tt.wantType)
+				}
+				if strings.Contains(ire.Message, "secret\"") || strings.Contains(ire.Message, "stack") {
+					t.Errorf("error message leaks its cause: %s", ire.Message)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var v struct {
+				State string `json:"recharge_state"`
+				Error struct{ Code string }
+			}
+			_ = json.Unmarshal(out, &v)
+			if v.State != tt.wantState || v.Error.Code != tt.wantCode {
+				t.Errorf("answer %s", out)
+			}
+		})
+	}
+}
+
+func TestBadEventsNeverReachTheCloser(t *testing.T) {
+	c := &fixedCloser{res: closed}
+	h := New(c, slog.New(slog.DiscardHandler))
+	_, err := h.Invoke(context.Background(), []byte(`{"sub_mchid":"1900000109","out_recharge_no":"../../x"}`))
+	var ire messages.InvokeResponse_Error
+	if !errors.As(err, &ire) || ire.Type != "INVALID_INPUT" || !strings.Contains(ire.Message, "out_recharge_no") {
+		t.Fatalf("err = %v", err)
+	}
+	out, err := h.Invoke(context.Background(), []byte(strings.Replace(httpEvent, `"sub_mchid":"1900000109"`, `"sub_mchid":"x"`, 1)))
+	if err != nil || !bytes.Contains(out, []byte(`"statusCode":400`)) || !bytes.Contains(out, []byte(`INVALID_INPUT`)) {
+		t.Fatalf("API answer %s, %v", out, err)
+	}
+	if c.calls != 0 {
+		t.Errorf("closer called %d times", c.calls)
+	}
+}
+
+func TestSummaryLog(t *testing.T) {
+	var logs bytes.Buffer
+	h := New(&fixedCloser{res: closed}, slog.New(slog.NewJSONHandler(&logs, nil)))
+	if _, err := h.Invoke(context.Background(), []byte(directEvent)); err != nil {
+		t.Fatal(err)
+	}
+	var line map[string]any
+	if err := json.Unmarshal(logs.Bytes(), &line); err != nil {
+		t.Fatalf("not one JSON line: %s", logs.String())
+	}
+	for k, want := range map[string]any{"trigger": "direct", "sub_mchid": "1900000109", "out_recharge_no": "R1",
+		"outcome": "closed", "recharge_state": "CLOSED", "published": true} {
+		if line[k] != want {
+			t.Errorf("%s = %v, want %v", k, line[k], want)
+		}
+	}
+	if _, ok := line["duration_ms"]; !ok {
+		t.Error("no duration_ms")
+	}
+}

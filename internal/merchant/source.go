@@ -1,0 +1,139 @@
+package merchant
+
+import (
+	"context"
+	"errors"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+
+	"close-recharge/internal/fault"
+)
+
+// Source reads the raw secret JSON.
+type Source interface {
+	Read(ctx context.Context) ([]byte, error)
+	// Name says where the secret lives, for error messages: never its value.
+	Name() string
+}
+
+// SecretsManagerAPI is the one call a SecretsManager source makes.
+type SecretsManagerAPI interface {
+	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
+}
+
+// SecretsManager reads the secret from AWS Secrets Manager.
+type SecretsManager struct {
+	API      SecretsManagerAPI
+	SecretID string
+}
+
+func (s *SecretsManager) Name() string { return "secret " + s.SecretID }
+
+func (s *SecretsManager) Read(ctx context.Context) ([]byte, error) {
+	out, err := s.API.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(s.SecretID)})
+	if err != nil {
+		var notFound *smtypes.ResourceNotFoundException
+		var decrypt *smtypes.DecryptionFailure
+		var invalid *smtypes.InvalidRequestException
+		var param *smtypes.InvalidParameterException
+		switch {
+		case errors.As(err, &notFound):
+			return nil, fault.Wrap(fault.Configuration, "", err, "%s not found in Secrets Manager", s.Name())
+		case errors.As(err, &decrypt), errors.As(err, &invalid), errors.As(err, &param), isAccessDenied(err):
+			return nil, fault.Wrap(fault.Configuration, "", err, "%s cannot be read from Secrets Manager", s.Name())
+		case ctx.Err() != nil:
+			return nil, fault.Wrap(fault.Transient, fault.CodeTimeout, err, "Secrets Manager did not answer in time")
+		}
+		return nil, fault.Wrap(fault.Transient, "", err, "cannot read %s from Secrets Manager", s.Name())
+	}
+	if out.SecretString != nil {
+		return []byte(*out.SecretString), nil
+	}
+	return out.SecretBinary, nil
+}
+
+func isAccessDenied(err error) bool {
+	var coded interface{ ErrorCode() string }
+	if errors.As(err, &coded) {
+		switch coded.ErrorCode() {
+		case "AccessDeniedException", "AccessDenied", "UnrecognizedClientException", "InvalidSignatureException":
+			return true
+		}
+	}
+	return false
+}
+
+// File reads the secret from a local file, for runs without AWS.
+type File struct{ Path string }
+
+func (f *File) Name() string { return "secret file " + f.Path }
+
+func (f *File) Read(context.Context) ([]byte, error) {
+	b, err := os.ReadFile(f.Path)
+	if err != nil {
+		return nil, fault.Wrap(fault.Configuration, "", err, "%s cannot be read", f.Name())
+	}
+	return b, nil
+}
+
+// Cache keeps parsed keys across warm invocations for TTL (0: read every time).
+type Cache struct {
+	source Source
+	ttl    time.Duration
+	now    func() time.Time
+
+	mu      sync.Mutex
+	keys    *Keys
+	fetched time.Time
+	reads   int
+}
+
+// NewCache reads through source, keeping what it read for ttl.
+func NewCache(source Source, ttl time.Duration) *Cache {
+	return &Cache{source: source, ttl: ttl, now: time.Now}
+}
+
+// Keys returns the cached keys, reading and parsing the secret when there are
+// none or they are older than the TTL. A malformed secret is a configuration
+// error naming the secret and the field.
+func (c *Cache) Keys(ctx context.Context) (*Keys, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.keys != nil && c.ttl > 0 && c.now().Sub(c.fetched) < c.ttl {
+		return c.keys, nil
+	}
+	raw, err := c.source.Read(ctx)
+	c.reads++
+	if err != nil {
+		return nil, err
+	}
+	keys, err := Parse(raw)
+	if err != nil {
+		fe := fault.As(err)
+		return nil, &fault.Error{Kind: fe.Kind, Code: fe.Code, Message: c.source.Name() + ": " + fe.Message}
+	}
+	c.keys, c.fetched = keys, c.now()
+	return keys, nil
+}
+
+// Invalidate drops stale from the cache, if it is still what the cache holds:
+// of several callers that saw the same stale keys, only the first causes a read.
+func (c *Cache) Invalidate(stale *Keys) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.keys == stale {
+		c.keys = nil
+	}
+}
+
+// Reads is how many times the secret has been read.
+func (c *Cache) Reads() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reads
+}

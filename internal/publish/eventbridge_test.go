@@ -1,0 +1,72 @@
+package publish_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+
+	"close-recharge/internal/awstest"
+	"close-recharge/internal/fault"
+	"close-recharge/internal/publish"
+)
+
+// partialFailure is EventBridge accepting the call but not the entry, which
+// moto cannot be made to do.
+type partialFailure struct{}
+
+func (partialFailure) PutEvents(context.Context, *eventbridge.PutEventsInput, ...func(*eventbridge.Options)) (*eventbridge.PutEventsOutput, error) {
+	return &eventbridge.PutEventsOutput{FailedEntryCount: 1, Entries: []ebtypes.PutEventsResultEntry{{
+		ErrorCode: aws.String("InternalFailure"), ErrorMessage: aws.String("try again")}}}, nil
+}
+
+func TestFailedEntryIsTransient(t *testing.T) {
+	p := &publish.EventBridge{API: partialFailure{}, Bus: "b", Source: "s"}
+	err := p.Publish(context.Background(), publish.DetailClosed, map[string]string{"a": "b"})
+	fe := fault.As(err)
+	if fe == nil || fe.Kind != fault.Transient || fe.Code != fault.CodePublish {
+		t.Fatalf("err = %v, want a transient publish failure", err)
+	}
+}
+
+func TestPublishToMoto(t *testing.T) {
+	endpoint, stop, err := awstest.StartMoto()
+	if errors.Is(err, awstest.ErrNoMoto) && os.Getenv("CI") != "true" {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	cfg := awstest.Config(endpoint)
+	bus, err := awstest.NewBus(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &publish.EventBridge{API: eventbridge.NewFromConfig(cfg), Bus: bus.Name, Source: "wechatpay.recharge"}
+	if err := p.Publish(context.Background(), publish.DetailRejected, map[string]string{"out_recharge_no": "R1"}); err != nil {
+		t.Fatal(err)
+	}
+	events, err := bus.Drain(time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d map[string]string
+	if len(events) != 1 || events[0].DetailType != publish.DetailRejected || events[0].Source != "wechatpay.recharge" ||
+		json.Unmarshal(events[0].Detail, &d) != nil || d["out_recharge_no"] != "R1" {
+		t.Fatalf("events = %+v", events)
+	}
+
+	down := &publish.EventBridge{API: eventbridge.NewFromConfig(awstest.Config("http://127.0.0.1:1")), Bus: bus.Name, Source: "s"}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := down.Publish(ctx, publish.DetailClosed, map[string]string{}); fault.KindOf(err) != fault.Transient {
+		t.Fatalf("endpoint down: err = %v, want transient", err)
+	}
+}

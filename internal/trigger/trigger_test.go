@@ -1,0 +1,140 @@
+package trigger
+
+import (
+	"encoding/base64"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"close-recharge/internal/fault"
+)
+
+func TestDecodeFixtures(t *testing.T) {
+	want := map[string]Request{
+		"direct.json":           {Kind: Direct, SubMchid: "1900000109", OutRechargeNo: "RCDEMO0001"},
+		"scheduler.json":        {Kind: Direct, SubMchid: "1900000109", OutRechargeNo: "RCDEMO0002"},
+		"eventbridge-rule.json": {Kind: EventBridge, SubMchid: "1900000109", OutRechargeNo: "RCDEMO0003", DetailType: "Recharge Expired"},
+		"http-api.json":         {Kind: HTTPAPI, SubMchid: "1900000109", OutRechargeNo: "RCDEMO0004", APIRequestID: "JKJaXmPLvHcESHA="},
+		"rest-api.json":         {Kind: RESTAPI, SubMchid: "1900000109", OutRechargeNo: "RCDEMO0005", APIRequestID: "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"},
+	}
+	paths, _ := filepath.Glob("../../events/*.json")
+	if len(paths) != len(want) {
+		t.Fatalf("fixtures %v, want %d", paths, len(want))
+	}
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := Decode(b)
+		if err != nil {
+			t.Errorf("%s: %v", p, err)
+			continue
+		}
+		if got != want[filepath.Base(p)] {
+			t.Errorf("%s: %+v, want %+v", p, got, want[filepath.Base(p)])
+		}
+	}
+}
+
+const (
+	v2 = `{"version":"2.0","routeKey":"POST /recharges/{out_recharge_no}/close","requestContext":{"requestId":"r1"},` +
+		`"pathParameters":{"out_recharge_no":"R1"}`
+	v1 = `{"resource":"/recharges/{out_recharge_no}/close","httpMethod":"POST","requestContext":{"requestId":"r1"},` +
+		`"pathParameters":{"out_recharge_no":"R1"}`
+)
+
+func TestDecodeAPIGateway(t *testing.T) {
+	b64 := base64.StdEncoding.EncodeToString([]byte(`{"sub_mchid":"1900000109"}`))
+	tests := []struct {
+		name    string
+		event   string
+		wantSub string
+		wantErr string // part of the message; "" = valid
+	}{
+		{"v2 query", v2 + `,"queryStringParameters":{"sub_mchid":"1900000109"}}`, "1900000109", ""},
+		{"v2 body", v2 + `,"body":"{\"sub_mchid\":\"1900000109\"}"}`, "1900000109", ""},
+		{"v2 base64 body", v2 + `,"body":"` + b64 + `","isBase64Encoded":true}`, "1900000109", ""},
+		{"v2 query and body agree", v2 + `,"queryStringParameters":{"sub_mchid":"1900000109"},"body":"{\"sub_mchid\":\"1900000109\"}"}`, "1900000109", ""},
+		{"v1 query", v1 + `,"queryStringParameters":{"sub_mchid":"1900000109"}}`, "1900000109", ""},
+		{"v1 body", v1 + `,"body":"{\"sub_mchid\":\"1900000109\"}"}`, "1900000109", ""},
+		{"query and body differ", v2 + `,"queryStringParameters":{"sub_mchid":"1900000109"},"body":"{\"sub_mchid\":\"1900000108\"}"}`, "", "differ"},
+		{"v1 repeated query values differ", v1 + `,"queryStringParameters":{"sub_mchid":"1900000109"},"multiValueQueryStringParameters":{"sub_mchid":["1900000109","1900000108"]}}`, "", "twice"},
+		{"no sub_mchid", v2 + `}`, "", "sub_mchid is required"},
+		{"no path parameter", strings.Replace(v2, `"out_recharge_no":"R1"`, `"x":"R1"`, 1) + `,"queryStringParameters":{"sub_mchid":"1900000109"}}`, "", "out_recharge_no path parameter"},
+		{"path traversal", strings.Replace(v2, `"R1"`, `"..%2FR1"`, 1) + `,"queryStringParameters":{"sub_mchid":"1900000109"}}`, "", "out_recharge_no"},
+		{"body not JSON", v2 + `,"body":"sub_mchid=1900000109"}`, "", "body must be a JSON object"},
+		{"body number", v2 + `,"body":"{\"sub_mchid\":1900000109}"}`, "", "sub_mchid must be a JSON string"},
+		{"bad base64", v2 + `,"body":"***","isBase64Encoded":true}`, "", "base64"},
+		{"body too large", v2 + `,"body":"{\"pad\":\"` + strings.Repeat("x", MaxBodyBytes) + `\"}"}`, "", "larger than"},
+		{"sub_mchid not digits", v2 + `,"queryStringParameters":{"sub_mchid":"19x"}}`, "", "sub_mchid must be"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Decode([]byte(tt.event))
+			if !got.IsAPI() {
+				t.Errorf("kind %s is not an API kind: an API caller must get an HTTP answer", got.Kind)
+			}
+			if tt.wantErr == "" {
+				if err != nil || got.SubMchid != tt.wantSub || got.OutRechargeNo != "R1" || got.APIRequestID != "r1" {
+					t.Fatalf("Decode = %+v, %v", got, err)
+				}
+				return
+			}
+			assertInvalid(t, err, tt.wantErr)
+		})
+	}
+}
+
+func TestDecodeEventBridgeAndDirect(t *testing.T) {
+	tests := []struct {
+		name     string
+		event    string
+		wantKind Kind
+		wantErr  string
+	}{
+		{"direct", `{"sub_mchid":"1900000109","out_recharge_no":"R1"}`, Direct, ""},
+		{"direct with extra fields", `{"sub_mchid":"1900000109","out_recharge_no":"R1","expire_time":"x"}`, Direct, ""},
+		{"envelope", `{"version":"0","detail-type":"Recharge Expired","source":"p","detail":{"sub_mchid":"1900000109","out_recharge_no":"R1"}}`, EventBridge, ""},
+		{"envelope with string detail", `{"detail-type":"Recharge Expired","detail":"{\"sub_mchid\":\"1900000109\",\"out_recharge_no\":\"R1\"}"}`, EventBridge, ""},
+		{"envelope without detail", `{"detail-type":"Recharge Expired"}`, EventBridge, "detail is required"},
+		{"envelope detail array", `{"detail-type":"Recharge Expired","detail":[1]}`, EventBridge, "detail must be a JSON object"},
+		{"envelope detail missing id", `{"detail-type":"Recharge Expired","detail":{"sub_mchid":"1900000109"}}`, EventBridge, "detail.out_recharge_no is required"},
+		{"envelope detail-type not string", `{"detail-type":5,"detail":{}}`, EventBridge, "detail-type"},
+		{"missing out_recharge_no", `{"sub_mchid":"1900000109"}`, Direct, "out_recharge_no is required"},
+		{"missing sub_mchid", `{"out_recharge_no":"R1"}`, Direct, "sub_mchid is required"},
+		{"number for sub_mchid", `{"sub_mchid":1900000109,"out_recharge_no":"R1"}`, Direct, "sub_mchid must be a JSON string"},
+		{"null out_recharge_no", `{"sub_mchid":"1900000109","out_recharge_no":null}`, Direct, "out_recharge_no is required"},
+		{"out_recharge_no too long", `{"sub_mchid":"1900000109","out_recharge_no":"` + strings.Repeat("A", 65) + `"}`, Direct, "out_recharge_no must be"},
+		{"out_recharge_no with slash", `{"sub_mchid":"1900000109","out_recharge_no":"R1/close"}`, Direct, "out_recharge_no must be"},
+		{"full-width digits", `{"sub_mchid":"１９００","out_recharge_no":"R1"}`, Direct, "sub_mchid must be"},
+		{"array", `[{"sub_mchid":"1900000109","out_recharge_no":"R1"}]`, Direct, "JSON object"},
+		{"string", `"R1"`, Direct, "JSON object"},
+		{"empty", ``, Direct, "JSON object"},
+		{"not JSON", `{sub_mchid}`, Direct, "not valid JSON"},
+		{"invalid UTF-8", "{\"sub_mchid\":\"1900000109\",\"out_recharge_no\":\"R\xff\"}", Direct, "UTF-8"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Decode([]byte(tt.event))
+			if got.Kind != tt.wantKind {
+				t.Errorf("kind = %s, want %s", got.Kind, tt.wantKind)
+			}
+			if tt.wantErr == "" {
+				if err != nil || got.SubMchid != "1900000109" || got.OutRechargeNo != "R1" {
+					t.Fatalf("Decode = %+v, %v", got, err)
+				}
+				return
+			}
+			assertInvalid(t, err, tt.wantErr)
+		})
+	}
+}
+
+func assertInvalid(t *testing.T, err error, want string) {
+	t.Helper()
+	if fault.KindOf(err) != fault.InvalidInput || !strings.Contains(err.Error(), want) {
+		t.Fatalf("err = %v, want invalid input mentioning %q", err, want)
+	}
+}
