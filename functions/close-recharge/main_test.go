@@ -310,7 +310,9 @@ func TestOutcomeTable(t *testing.T) {
 	rows = append(rows,
 		row{"invalid input: direct", "", "", nil, func(string) string { return `{"sub_mchid":"1900000109","out_recharge_no":"../x"}` },
 			answer{errorType: "INVALID_INPUT"}, ""},
-		row{"invalid input: API", "", "", nil, func(string) string { return strings.Replace(httpAPI("BADSUB"), `"sub_mchid":"1900000109"`, `"sub_mchid":"19x"`, 1) },
+		row{"invalid input: API", "", "", nil, func(string) string {
+			return strings.Replace(httpAPI("BADSUB"), `"sub_mchid":"1900000109"`, `"sub_mchid":"19x"`, 1)
+		},
 			answer{status: 400, code: "INVALID_INPUT"}, ""},
 	)
 
@@ -541,4 +543,3 @@ func TestTemplateIsLintClean(t *testing.T) {
 		t.Fatal(err)
 	}
 }
-
