@@ -61,10 +61,24 @@ sim: ## run the WeChat Pay simulator on 127.0.0.1:18080 (keys and secret.json in
 
 ## --- check ---
 
+FUZZTIME ?= 15s
+
 .PHONY: test
-test: $(NODESDK)/node_modules $(RIE) ## vet and run every test with -race (moto, the emulator, cfn-lint and the Node SDK included)
+test: $(NODESDK)/node_modules $(RIE) ## vet, every test with -race (moto, the emulator, a short soak, cfn-lint, the Node SDK), bounded fuzzing
 	$(GO) vet ./...
 	RIE=$(RIE) $(GO) test -race -count=1 ./...
+	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
+
+.PHONY: fuzz
+fuzz: ## fuzz trigger decoding and identifier validation, FUZZTIME each (default 15s; try FUZZTIME=5m)
+	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./internal/trigger
+	$(GO) test -run='^$$' -fuzz='^FuzzIdentifiers$$' -fuzztime=$(FUZZTIME) ./internal/wechatpay
+
+SOAK_INVOCATIONS ?= 600
+
+.PHONY: soak
+soak: $(RIE) ## the soak test at full length (SOAK_INVOCATIONS=600; SOAK_SEED=N replays a mix) with its tally
+	RIE=$(RIE) SOAK_INVOCATIONS=$(SOAK_INVOCATIONS) $(GO) test -count=1 -run '^TestSoak$$' -v -timeout 30m ./functions/close-recharge
 
 .PHONY: lint
 lint: $(BIN)/staticcheck ## gofmt, go vet, staticcheck, cfn-lint

@@ -11,6 +11,7 @@ require (
 	github.com/aws/aws-sdk-go-v2/service/secretsmanager v1.50.12
 	github.com/aws/aws-sdk-go-v2/service/sqs v1.53.0
 	github.com/wechatpay-apiv3/wechatpay-go v0.2.21
+	gopkg.in/yaml.v3 v3.0.1
 )
 
 require (

@@ -139,8 +139,14 @@ func (s *stack) seed(t *testing.T, no, state string) {
 
 func start(t *testing.T, env []string) *emulator.Emulator {
 	t.Helper()
+	return startWithTimeout(t, env, 30*time.Second)
+}
+
+// startWithTimeout runs the function with AWS_LAMBDA_FUNCTION_TIMEOUT = timeout.
+func startWithTimeout(t *testing.T, env []string, timeout time.Duration) *emulator.Emulator {
+	t.Helper()
 	requireComponents(t)
-	em, err := emulator.Start(emulator.Config{RIE: riePath, Bootstrap: bootstrapPath, Env: env, Timeout: 30 * time.Second})
+	em, err := emulator.Start(emulator.Config{RIE: riePath, Bootstrap: bootstrapPath, Env: env, Timeout: timeout})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -112,7 +113,7 @@ type Proxy struct {
 	mu     sync.Mutex
 	calls  map[string]int
 	conns  int
-	failOp map[string]int // operation → HTTP status to answer instead
+	canned map[string]canned // operation → the answer to give instead of forwarding
 	srv    *httptest.Server
 }
 
@@ -122,18 +123,18 @@ func NewProxy(target string) *Proxy {
 	if err != nil {
 		panic(err)
 	}
-	p := &Proxy{calls: map[string]int{}, failOp: map[string]int{}}
+	p := &Proxy{calls: map[string]int{}, canned: map[string]canned{}}
 	rp := httputil.NewSingleHostReverseProxy(u)
 	p.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		op := r.Header.Get("X-Amz-Target")
 		p.mu.Lock()
 		p.calls[op]++
-		status, fail := p.failOp[op]
+		c, ok := p.canned[op]
 		p.mu.Unlock()
-		if fail {
+		if ok {
 			w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-			w.WriteHeader(status)
-			fmt.Fprintf(w, `{"__type":"%s","message":"injected by the test proxy"}`, errorTypeFor(status))
+			w.WriteHeader(c.status)
+			_, _ = io.WriteString(w, c.body)
 			return
 		}
 		rp.ServeHTTP(w, r)
@@ -150,11 +151,9 @@ func NewProxy(target string) *Proxy {
 	return p
 }
 
-func errorTypeFor(status int) string {
-	if status == http.StatusBadRequest {
-		return "ThrottlingException"
-	}
-	return "InternalFailure"
+type canned struct {
+	status int
+	body   string
 }
 
 // Calls is how many requests for op went through, op being the X-Amz-Target.
@@ -171,15 +170,19 @@ func (p *Proxy) Connections() int {
 	return p.conns
 }
 
-// Fail makes the proxy answer op with status instead of forwarding it; 0 stops that.
-func (p *Proxy) Fail(op string, status int) {
+// Answer makes the proxy answer op with status and a JSON body instead of
+// forwarding it, e.g. 400 {"__type":"ThrottlingException"}.
+func (p *Proxy) Answer(op string, status int, body string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if status == 0 {
-		delete(p.failOp, op)
-		return
-	}
-	p.failOp[op] = status
+	p.canned[op] = canned{status, body}
+}
+
+// Forward makes the proxy forward op again.
+func (p *Proxy) Forward(op string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.canned, op)
 }
 
 // Close stops the proxy.

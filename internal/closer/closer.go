@@ -5,6 +5,7 @@ package closer
 import (
 	"context"
 	"errors"
+	"time"
 
 	"close-recharge/internal/fault"
 	"close-recharge/internal/merchant"
@@ -58,6 +59,11 @@ type ErrorBody struct {
 	Message string `json:"message"`
 }
 
+// AnswerMargin is kept free at the end of an invocation to return the answer
+// and write the log line before Lambda's deadline: every wait inside a close
+// (Secrets Manager, WeChat Pay, backoff, PutEvents) ends before it.
+const AnswerMargin = 200 * time.Millisecond
+
 // Service closes recharges.
 type Service struct {
 	keys      Keys
@@ -78,6 +84,11 @@ func (s *Service) Close(ctx context.Context, subMchid, outRechargeNo string) (Re
 	}
 	if err := wechatpay.ValidateOutRechargeNo(outRechargeNo); err != nil {
 		return Result{}, err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, dl.Add(-AnswerMargin))
+		defer cancel()
 	}
 	recharge, err := s.closeWithFreshKeys(ctx, subMchid, outRechargeNo)
 

@@ -124,7 +124,10 @@ func (ex *exchange) before() bool {
 	case FaultLatency:
 		// The request is served even if the client has given up: an answer that
 		// arrives too late is exactly how a close becomes ambiguous.
-		time.Sleep(ex.fault.Delay)
+		select {
+		case <-time.After(ex.fault.Delay):
+		case <-ex.r.Context().Done():
+		}
 	case FaultResetBefore:
 		ex.drop()
 		return false

@@ -42,6 +42,14 @@ func (r Request) IsAPI() bool { return r.Kind == HTTPAPI || r.Kind == RESTAPI }
 // MaxBodyBytes bounds an API request body: the only thing it may carry is sub_mchid.
 const MaxBodyBytes = 4096
 
+// MaxEventBytes bounds a whole event. API Gateway events carry headers, but
+// nothing this function reads comes near it.
+const MaxEventBytes = 256 << 10
+
+// MaxDepth bounds how deeply an event nests; API Gateway's own events nest
+// five levels.
+const MaxDepth = 32
+
 // ids is the payload of direct invokes and EventBridge details. The fields are
 // json.RawMessage so that a number where a string belongs is named, not coerced.
 type ids struct {
@@ -63,8 +71,14 @@ type probe struct {
 // the field; identifiers are validated here, before any URL can exist.
 func Decode(payload []byte) (Request, error) {
 	payload = bytes.TrimSpace(payload)
+	if len(payload) > MaxEventBytes {
+		return Request{Kind: Direct}, invalid("event is larger than 256 KiB")
+	}
 	if !utf8.Valid(payload) {
 		return Request{Kind: Direct}, invalid("event is not valid UTF-8")
+	}
+	if depth(payload) > MaxDepth {
+		return Request{Kind: Direct}, invalid("event nests deeper than 32 levels")
 	}
 	if len(payload) == 0 || payload[0] != '{' {
 		return Request{Kind: Direct}, invalid("event must be a JSON object")
@@ -72,6 +86,9 @@ func Decode(payload []byte) (Request, error) {
 	var p probe
 	if err := json.Unmarshal(payload, &p); err != nil {
 		return Request{Kind: Direct}, invalid("event is not valid JSON")
+	}
+	if err := rejectDuplicateKeys(payload, ""); err != nil {
+		return Request{Kind: Direct}, err
 	}
 	switch {
 	case len(p.RequestContext) > 0 && string(p.Version) == `"2.0"` && len(p.RouteKey) > 0:
@@ -114,6 +131,9 @@ func (r *Request) fill(obj []byte, prefix string) error {
 	var v ids
 	if err := json.Unmarshal(obj, &v); err != nil {
 		return invalid(prefix + "sub_mchid and " + prefix + "out_recharge_no must be in a JSON object")
+	}
+	if err := rejectDuplicateKeys(obj, prefix); err != nil {
+		return err
 	}
 	var err error
 	if r.SubMchid, err = stringField(v.SubMchid, prefix+"sub_mchid"); err != nil {
@@ -202,6 +222,9 @@ func (r *Request) fillAPI(path, query map[string]string, body string, isBase64 b
 		if raw[0] != '{' || json.Unmarshal(raw, &v) != nil {
 			return invalid(`body must be a JSON object such as {"sub_mchid":"1900000109"}`)
 		}
+		if err := rejectDuplicateKeys(raw, "body."); err != nil {
+			return err
+		}
 		if len(v.SubMchid) > 0 && string(v.SubMchid) != "null" {
 			var err error
 			if fromBody, err = stringField(v.SubMchid, "sub_mchid"); err != nil {
@@ -221,6 +244,57 @@ func (r *Request) fillAPI(path, query map[string]string, body string, isBase64 b
 		return invalid("sub_mchid is required, in the query string or the JSON body")
 	}
 	return r.validate("")
+}
+
+// rejectDuplicateKeys refuses an object that names a key twice: encoding/json
+// would silently keep the last, and a proxy or logger in front of us may have
+// read the first. obj is already known to be a valid JSON object.
+func rejectDuplicateKeys(obj []byte, prefix string) error {
+	dec := json.NewDecoder(bytes.NewReader(obj))
+	if _, err := dec.Token(); err != nil {
+		return invalid("event is not valid JSON")
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return invalid("event is not valid JSON")
+		}
+		key, _ := tok.(string)
+		if seen[key] {
+			return invalid(prefix + key + " is given twice")
+		}
+		seen[key] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return invalid("event is not valid JSON")
+		}
+	}
+	return nil
+}
+
+// depth is how deeply JSON text nests objects and arrays, strings skipped.
+func depth(b []byte) int {
+	d, deepest, inString, escaped := 0, 0, false, false
+	for _, c := range b {
+		switch {
+		case inString && escaped:
+			escaped = false
+		case inString && c == '\\':
+			escaped = true
+		case inString && c == '"':
+			inString = false
+		case inString:
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			d++
+			deepest = max(deepest, d)
+		case c == '}' || c == ']':
+			d--
+		}
+	}
+	return deepest
 }
 
 func invalid(msg string) error { return fault.New(fault.InvalidInput, "%s", msg) }

@@ -138,3 +138,31 @@ func assertInvalid(t *testing.T, err error, want string) {
 		t.Fatalf("err = %v, want invalid input mentioning %q", err, want)
 	}
 }
+
+func TestHostileEvents(t *testing.T) {
+	deep := strings.Repeat("[", 20000) + strings.Repeat("]", 20000)
+	tests := []struct {
+		name    string
+		event   string
+		wantErr string
+	}{
+		{"duplicated out_recharge_no", `{"sub_mchid":"1900000109","out_recharge_no":"R1","out_recharge_no":"R2"}`, "out_recharge_no is given twice"},
+		{"duplicated sub_mchid in detail", `{"detail-type":"Recharge Expired","detail":{"sub_mchid":"1900000109","sub_mchid":"1900000108","out_recharge_no":"R1"}}`, "detail.sub_mchid is given twice"},
+		{"duplicated detail", `{"detail-type":"Recharge Expired","detail":{"sub_mchid":"1900000109","out_recharge_no":"R1"},"detail":{}}`, "detail is given twice"},
+		{"duplicated sub_mchid in an API body", v2 + `,"body":"{\"sub_mchid\":\"1900000109\",\"sub_mchid\":\"1\"}"}`, "body.sub_mchid is given twice"},
+		{"deeply nested", `{"sub_mchid":"1900000109","out_recharge_no":"R1","x":` + deep + `}`, "deeper than 32"},
+		{"nested 33 deep", `{"sub_mchid":"1900000109","out_recharge_no":"R1","x":` + strings.Repeat(`{"a":`, 32) + "1" + strings.Repeat("}", 32) + `}`, "deeper than 32"},
+		{"oversized event", `{"sub_mchid":"1900000109","out_recharge_no":"R1","pad":"` + strings.Repeat("x", MaxEventBytes) + `"}`, "larger than 256 KiB"},
+		{"object for out_recharge_no", `{"sub_mchid":"1900000109","out_recharge_no":{"$ne":null}}`, "out_recharge_no must be a JSON string"},
+		{"boolean for sub_mchid", `{"sub_mchid":true,"out_recharge_no":"R1"}`, "sub_mchid must be a JSON string"},
+		{"escaped slash", `{"sub_mchid":"1900000109","out_recharge_no":"R1\/..\/x"}`, "out_recharge_no must be"},
+		{"NUL byte", `{"sub_mchid":"1900000109","out_recharge_no":"R1\u0000"}`, "out_recharge_no must be"},
+		{"unicode escape of a digit", `{"sub_mchid":"\uff11900000109","out_recharge_no":"R1"}`, "sub_mchid must be"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Decode([]byte(tt.event))
+			assertInvalid(t, err, tt.wantErr)
+		})
+	}
+}

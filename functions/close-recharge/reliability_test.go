@@ -1,0 +1,132 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"close-recharge/internal/simulator"
+)
+
+// A WeChat Pay that never answers must end as the transient timeout outcome,
+// answered by the function, before Lambda's own timeout kills it.
+func TestHungWeChatPayEndsAsATimeoutBeforeTheDeadline(t *testing.T) {
+	s := newStack(t)
+	const timeout = 3 * time.Second
+	em := startWithTimeout(t, s.env(), timeout)
+	s.seed(t, "HUNG1", "RECHARGING")
+	s.seed(t, "HUNG2", "RECHARGING")
+	s.sim.Inject(simulator.Fault{Kind: simulator.FaultLatency, Op: "close", Delay: time.Minute, Times: 100})
+
+	resp := invoke(t, em, httpAPI("HUNG1"))
+	if got := reduce(t, resp); got.status != 504 || got.code != "TIMEOUT" {
+		t.Errorf("API: %+v, want 504 TIMEOUT", got)
+	}
+	if resp.Duration >= timeout {
+		t.Errorf("API answer took %v, past the %v timeout", resp.Duration, timeout)
+	}
+	resp = invoke(t, em, direct("HUNG2"))
+	if got := reduce(t, resp); got.errorType != "TRANSIENT" || !strings.Contains(got.body, "TIMEOUT") {
+		t.Errorf("direct: %+v, want a TRANSIENT TIMEOUT", got)
+	}
+	if resp.Duration >= timeout {
+		t.Errorf("direct answer took %v, past the %v timeout", resp.Duration, timeout)
+	}
+	if strings.Contains(em.Logs(), "Task timed out") {
+		t.Errorf("Lambda's timeout struck:\n%s", em.Logs())
+	}
+}
+
+func TestAWSFaultsAreTransient(t *testing.T) {
+	const throttled = `{"__type":"ThrottlingException","message":"Rate exceeded"}`
+	const partial = `{"FailedEntryCount":1,"Entries":[{"ErrorCode":"InternalFailure","ErrorMessage":"try again"}]}`
+	tests := []struct {
+		name     string
+		env      []string
+		answerOp string // proxy answers this operation with status/body instead of moto
+		status   int
+		body     string
+		closed   bool // whether WeChat Pay closed the recharge before the failure
+	}{
+		{name: "Secrets Manager unreachable", env: []string{"AWS_ENDPOINT_URL_SECRETS_MANAGER=http://127.0.0.1:1"}},
+		{name: "Secrets Manager throttled", answerOp: "secretsmanager.GetSecretValue", status: 400, body: throttled},
+		{name: "EventBridge unreachable", env: []string{"AWS_ENDPOINT_URL_EVENTBRIDGE=http://127.0.0.1:1"}, closed: true},
+		{name: "EventBridge throttled", answerOp: "AWSEvents.PutEvents", status: 400, body: throttled, closed: true},
+		{name: "EventBridge takes the call but not the entry", answerOp: "AWSEvents.PutEvents", status: 200, body: partial, closed: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStack(t)
+			if tt.answerOp != "" {
+				s.proxy.Answer(tt.answerOp, tt.status, tt.body)
+			}
+			em := start(t, s.env(tt.env...))
+			s.seed(t, "AWS1", "RECHARGING")
+			s.seed(t, "AWS2", "RECHARGING")
+			if got := reduce(t, invoke(t, em, direct("AWS1"))); got.errorType != "TRANSIENT" {
+				t.Errorf("direct: %+v, want TRANSIENT", got)
+			}
+			got := reduce(t, invoke(t, em, httpAPI("AWS2")))
+			if got.status < 500 || got.status == 500 {
+				t.Errorf("API: %+v, want a transient 5xx", got)
+			}
+			if r, _ := s.sim.Recharge(sub, "AWS1"); (r.RechargeState == "CLOSED") != tt.closed {
+				t.Errorf("recharge is %s", r.RechargeState)
+			}
+
+			// Lambda retries the failed event once the fault is gone: nothing is lost.
+			s.proxy.Forward(tt.answerOp)
+			em.Stop()
+			retry := start(t, s.env())
+			if got := reduce(t, invoke(t, retry, direct("AWS1"))); got.state != "CLOSED" {
+				t.Errorf("retry: %+v", got)
+			}
+			events, err := s.bus.Drain(time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(events) != 1 || events[0].DetailType != "Recharge Closed" {
+				t.Errorf("published %+v, want one Recharge Closed", events)
+			}
+		})
+	}
+}
+
+func TestHostileInputNeverReachesWeChatPay(t *testing.T) {
+	s := newStack(t)
+	em := start(t, s.env())
+	deep := strings.Repeat(`{"a":`, 5000) + "1" + strings.Repeat("}", 5000)
+	payloads := []string{
+		`{"sub_mchid":"1900000109","out_recharge_no":"R1","out_recharge_no":"../../v3/x"}`,
+		`{"sub_mchid":"1900000109","out_recharge_no":"R1/close?sub_mchid=1"}`,
+		`{"sub_mchid":"1900000109","out_recharge_no":"R%2F1"}`,
+		`{"sub_mchid":1900000109,"out_recharge_no":"R1"}`,
+		`{"sub_mchid":"1900000109","out_recharge_no":"R1","x":` + deep + `}`,
+		"{\"sub_mchid\":\"1900000109\",\"out_recharge_no\":\"R1\xff\"}",
+		`{"detail-type":"Recharge Expired","detail":"{\"sub_mchid\":\"1900000109\"}"}`,
+		strings.Replace(httpAPI("R1"), `"isBase64Encoded":false`, `"body":"{\"sub_mchid\":\"1900000108\"}","isBase64Encoded":false`, 1),
+		strings.Replace(httpAPI("R1"), `"isBase64Encoded":false`, `"body":"`+strings.Repeat("A", 8192)+`","isBase64Encoded":true`, 1),
+		`"just a string"`,
+		`[]`,
+	}
+	for _, p := range payloads {
+		got := reduce(t, invoke(t, em, p))
+		if got.errorType != "INVALID_INPUT" && !(got.status == 400 && got.code == "INVALID_INPUT") {
+			t.Errorf("%.80s…: %+v, want invalid input", p, got)
+		}
+	}
+	if n := s.sim.Calls("close") + s.sim.Calls("query"); n != 0 {
+		t.Errorf("WeChat Pay saw %d requests", n)
+	}
+	if n := s.proxy.Calls("secretsmanager.GetSecretValue") + s.proxy.Calls("AWSEvents.PutEvents"); n != 0 {
+		t.Errorf("AWS saw %d calls", n)
+	}
+	var last map[string]any
+	lines := strings.Split(strings.TrimSpace(em.Logs()), "\n")
+	for _, l := range lines {
+		if strings.HasPrefix(l, "{") && json.Unmarshal([]byte(l), &last) == nil && last["outcome"] != "invalid_input" {
+			t.Errorf("log line with outcome %v", last["outcome"])
+		}
+	}
+}

@@ -1,0 +1,55 @@
+package trigger
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+	"unicode/utf8"
+
+	"close-recharge/internal/fault"
+)
+
+var safeID = regexp.MustCompile(`^[0-9A-Za-z]+$`)
+
+// FuzzDecode: whatever arrives, Decode either yields identifiers that are safe
+// to put in a URL or an invalid-input error; it never panics.
+func FuzzDecode(f *testing.F) {
+	paths, _ := filepath.Glob("../../events/*.json")
+	for _, p := range paths {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b)
+		}
+	}
+	for _, s := range []string{
+		`{"sub_mchid":"1900000109","out_recharge_no":"R1","out_recharge_no":"R2"}`,
+		`{"sub_mchid":1900000109,"out_recharge_no":"R1"}`,
+		`{"detail-type":"Recharge Expired","detail":"{\"sub_mchid\":\"1900000109\",\"out_recharge_no\":\"R1\"}"}`,
+		v2 + `,"body":"eyJzdWJfbWNoaWQiOiIxOTAwMDAwMTA5In0=","isBase64Encoded":true}`,
+		v1 + `,"queryStringParameters":{"sub_mchid":"1900000109"},"body":"{\"sub_mchid\":\"1900000108\"}"}`,
+		`{"sub_mchid":"1900000109","out_recharge_no":"../R1"}`,
+		"{\"sub_mchid\":\"1900000109\",\"out_recharge_no\":\"R\xff\"}",
+		`[[[[[[[[[[]]]]]]]]]]`,
+		``,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		req, err := Decode(payload)
+		if err != nil {
+			if fault.KindOf(err) != fault.InvalidInput {
+				t.Fatalf("error of kind %s: %v", fault.KindOf(err), err)
+			}
+			if !utf8.ValidString(err.Error()) {
+				t.Fatalf("error message is not UTF-8: %q", err.Error())
+			}
+			return
+		}
+		if !safeID.MatchString(req.OutRechargeNo) || len(req.OutRechargeNo) > 64 {
+			t.Fatalf("accepted out_recharge_no %q", req.OutRechargeNo)
+		}
+		if !safeID.MatchString(req.SubMchid) || len(req.SubMchid) > 32 {
+			t.Fatalf("accepted sub_mchid %q", req.SubMchid)
+		}
+	})
+}
