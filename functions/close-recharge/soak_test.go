@@ -145,7 +145,7 @@ func TestSoak(t *testing.T) {
 		no := fmt.Sprintf("SOAK%05d", i)
 		payload := soakTriggers[trig](no)
 		if sc.bad {
-			payload = strings.Replace(payload, no, no+"/../x", 1)
+			payload = strings.ReplaceAll(payload, no, no+"/../x")
 		}
 		if sc.state != "" {
 			s.seed(t, no, sc.state)
