@@ -87,6 +87,10 @@ lint: $(BIN)/staticcheck ## gofmt, go vet, staticcheck, cfn-lint
 	$(BIN)/staticcheck ./...
 	cfn-lint template.yaml
 
+.PHONY: bench
+bench: $(RIE) ## the performance table: warm invocation vs peer and floor, cold start vs hello-world, connections, reads, size, RSS
+	$(GO) run ./internal/cmd/bench -rie $(RIE)
+
 ## --- deploy ---
 
 .PHONY: deploy

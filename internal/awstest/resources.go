@@ -40,15 +40,24 @@ type Bus struct {
 	cfg      aws.Config
 }
 
-// NewBus creates a bus, a queue, and a rule routing the bus to the queue.
-func NewBus(cfg aws.Config) (*Bus, error) {
+// CreateBus creates an EventBridge bus with no rules and returns its name.
+func CreateBus(cfg aws.Config) (string, error) {
 	ctx, cancel := Ctx()
 	defer cancel()
 	name := UniqueName("results")
-	eb, q := eventbridge.NewFromConfig(cfg), sqs.NewFromConfig(cfg)
-	if _, err := eb.CreateEventBus(ctx, &eventbridge.CreateEventBusInput{Name: aws.String(name)}); err != nil {
+	_, err := eventbridge.NewFromConfig(cfg).CreateEventBus(ctx, &eventbridge.CreateEventBusInput{Name: aws.String(name)})
+	return name, err
+}
+
+// NewBus creates a bus, a queue, and a rule routing the bus to the queue.
+func NewBus(cfg aws.Config) (*Bus, error) {
+	name, err := CreateBus(cfg)
+	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := Ctx()
+	defer cancel()
+	eb, q := eventbridge.NewFromConfig(cfg), sqs.NewFromConfig(cfg)
 	queue, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name)})
 	if err != nil {
 		return nil, err

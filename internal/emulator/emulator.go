@@ -15,6 +15,8 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -86,7 +88,7 @@ func Start(cfg Config) (*Emulator, error) {
 		select {
 		case <-e.done:
 			return nil, fmt.Errorf("emulator exited at start:\n%s", e.logs.String())
-		case <-time.After(20 * time.Millisecond):
+		case <-time.After(2 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			e.Stop()
@@ -146,6 +148,38 @@ func (e *Emulator) Invoke(ctx context.Context, payload []byte) (Response, error)
 		r.ErrorType, r.ErrorMessage = *fnErr.Type, fnErr.Message
 	}
 	return r, nil
+}
+
+// FunctionPeakRSS is the function process's peak resident set (VmHWM), in
+// bytes, read from /proc: the emulator runs the bootstrap as its child.
+func (e *Emulator) FunctionPeakRSS() (int64, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	parent := strconv.Itoa(e.cmd.Process.Pid)
+	for _, d := range entries {
+		stat, err := os.ReadFile(filepath.Join("/proc", d.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid …; comm may hold spaces, so split after ')'.
+		rest := string(stat[bytes.LastIndexByte(stat, ')')+1:])
+		if f := strings.Fields(rest); len(f) < 2 || f[1] != parent {
+			continue
+		}
+		status, err := os.ReadFile(filepath.Join("/proc", d.Name(), "status"))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(status), "\n") {
+			if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+				kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+				return kb * 1024, err
+			}
+		}
+	}
+	return 0, errors.New("the function process was not found under the emulator")
 }
 
 // Logs is everything the emulator and the function printed so far.

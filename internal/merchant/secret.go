@@ -10,7 +10,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 
 	"close-recharge/internal/fault"
@@ -37,11 +36,17 @@ type Keys struct {
 	Certificates []*x509.Certificate
 }
 
-var (
-	mchIDPattern       = regexp.MustCompile(`^[0-9]{1,32}$`)
-	serialNoPattern    = regexp.MustCompile(`^[0-9A-Fa-f]{1,64}$`)
-	publicKeyIDPattern = regexp.MustCompile(`^PUB_KEY_ID_[0-9A-Za-z_]{1,64}$`)
-)
+func isMchID(s string) bool { return len(s) >= 1 && len(s) <= 32 && strings.Trim(s, "0123456789") == "" }
+
+func isSerialNo(s string) bool {
+	return len(s) >= 1 && len(s) <= 64 && strings.Trim(s, "0123456789ABCDEFabcdef") == ""
+}
+
+func isPublicKeyID(s string) bool {
+	id, ok := strings.CutPrefix(s, "PUB_KEY_ID_")
+	return ok && len(id) >= 1 && len(id) <= 64 &&
+		strings.Trim(id, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_") == ""
+}
 
 // Parse reads the secret JSON. Errors name the field at fault and never carry
 // any part of its value: the text of key-parsing errors is dropped on purpose.
@@ -65,10 +70,10 @@ func (s *Secret) Keys() (*Keys, error) {
 		SerialNo:    strings.TrimSpace(s.MerchantSerialNo),
 		PublicKeyID: strings.TrimSpace(s.WechatPayPublicKeyID),
 	}
-	if !mchIDPattern.MatchString(k.MchID) {
+	if !isMchID(k.MchID) {
 		return nil, fieldError("mchid", "must be the platform merchant number (digits)")
 	}
-	if !serialNoPattern.MatchString(k.SerialNo) {
+	if !isSerialNo(k.SerialNo) {
 		return nil, fieldError("merchant_serial_no", "must be the merchant certificate serial number (hex)")
 	}
 	var err error
@@ -84,7 +89,7 @@ func (s *Secret) Keys() (*Keys, error) {
 		}
 		return nil, fieldError("wechatpay_public_key", "is required with wechatpay_public_key_id")
 	case hasKey:
-		if !publicKeyIDPattern.MatchString(k.PublicKeyID) {
+		if !isPublicKeyID(k.PublicKeyID) {
 			return nil, fieldError("wechatpay_public_key_id", "must look like PUB_KEY_ID_…")
 		}
 		if k.PublicKey, err = parsePublicKey(s.WechatPayPublicKey); err != nil {

@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"regexp"
 	"strconv"
 	"sync"
 	"time"
@@ -319,11 +318,9 @@ func (s *Server) verifyRequest(r *http.Request, body []byte) string {
 	return ""
 }
 
-var subMchidRe = regexp.MustCompile(`^[0-9]{1,32}$`)
-
 func (s *Server) lookup(w http.ResponseWriter, r *http.Request) (*wechatpay.Recharge, bool) {
 	sub := r.URL.Query().Get("sub_mchid")
-	if !subMchidRe.MatchString(sub) {
+	if wechatpay.ValidateSubMchid(sub) != nil {
 		s.writeError(w, http.StatusBadRequest, "PARAM_ERROR", "sub_mchid 参数错误")
 		return nil, false
 	}
@@ -393,7 +390,7 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch {
-	case !subMchidRe.MatchString(req.SubMchid):
+	case wechatpay.ValidateSubMchid(req.SubMchid) != nil:
 		s.writeError(w, http.StatusBadRequest, "PARAM_ERROR", "sub_mchid 参数错误")
 		return
 	case wechatpay.ValidateOutRechargeNo(req.OutRechargeNo) != nil:
