@@ -36,7 +36,9 @@ type Keys struct {
 	Certificates []*x509.Certificate
 }
 
-func isMchID(s string) bool { return len(s) >= 1 && len(s) <= 32 && strings.Trim(s, "0123456789") == "" }
+func isMchID(s string) bool {
+	return len(s) >= 1 && len(s) <= 32 && strings.Trim(s, "0123456789") == ""
+}
 
 func isSerialNo(s string) bool {
 	return len(s) >= 1 && len(s) <= 64 && strings.Trim(s, "0123456789ABCDEFabcdef") == ""
