@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -19,7 +18,9 @@ import (
 	"close-recharge/internal/closer"
 	"close-recharge/internal/config"
 	"close-recharge/internal/handler"
+	"close-recharge/internal/logging"
 	"close-recharge/internal/merchant"
+	"close-recharge/internal/metrics"
 	"close-recharge/internal/publish"
 	"close-recharge/internal/wechatpay"
 )
@@ -38,7 +39,7 @@ func build(ctx context.Context, getenv func(string) string, stdout io.Writer) (*
 	if err != nil {
 		return nil, err
 	}
-	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	logger := logging.New(stdout, cfg.LogLevel)
 
 	// AWS configuration is loaded only when something AWS is used: a local run
 	// with a secret file and no bus needs no credentials at all.
@@ -62,6 +63,7 @@ func build(ctx context.Context, getenv func(string) string, stdout io.Writer) (*
 		wechatpay.WithHTTPClient(wechatpay.NewHTTPClient()),
 		wechatpay.WithLogger(logger),
 	)
-	svc := closer.New(merchant.NewCache(source, cfg.SecretTTL), wechatPay, publisher)
-	return handler.New(svc, logger), nil
+	keys := merchant.NewCache(source, cfg.SecretTTL)
+	svc := closer.New(keys, wechatPay, publisher)
+	return handler.New(svc, logger, metrics.NewEMF(stdout, cfg.Namespace, keys.Reads)), nil
 }

@@ -110,6 +110,30 @@ func TestTemplateSecurity(t *testing.T) {
 		}
 	})
 
+	t.Run("alarms watch failures and the on-failure queue", func(t *testing.T) {
+		watched := map[string]bool{}
+		for _, name := range []string{"TransientFailuresAlarm", "ConfigurationErrorsAlarm", "FailedClosesQueueAlarm"} {
+			a := node(doc, "Resources", name, "Properties")
+			if a == nil {
+				t.Errorf("%s is missing", name)
+				continue
+			}
+			metric := node(a, "MetricName").Value
+			if dims := node(a, "Dimensions"); dims != nil && len(dims.Content) > 0 {
+				metric += "/" + node(dims.Content[0], "Value").Value
+			}
+			watched[metric] = true
+			if node(a, "AlarmActions") == nil {
+				t.Errorf("%s notifies nobody even with AlarmTopicArn set", name)
+			}
+		}
+		for _, m := range []string{"Invocations/transient", "Invocations/configuration_error", "ApproximateNumberOfMessagesVisible/FailedClosesQueue.QueueName"} {
+			if !watched[m] {
+				t.Errorf("no alarm on %s (watched %v)", m, watched)
+			}
+		}
+	})
+
 	t.Run("the runtime is what the Makefile builds", func(t *testing.T) {
 		g := node(doc, "Globals", "Function")
 		if node(g, "Runtime").Value != "provided.al2023" || node(g, "Handler").Value != "bootstrap" ||

@@ -30,6 +30,7 @@ import (
 	"close-recharge/internal/closer"
 	"close-recharge/internal/handler"
 	"close-recharge/internal/merchant"
+	"close-recharge/internal/metrics"
 	"close-recharge/internal/simulator"
 	"close-recharge/internal/wechatpay"
 )
@@ -105,7 +106,7 @@ func (p *memoryPublisher) Publish(_ context.Context, _ string, detail any) error
 func (w *World) NewHandler() *handler.Handler {
 	pool := wechatpay.NewPool(wechatpay.WithBaseURL(w.URL), wechatpay.WithHTTPClient(wechatpay.NewHTTPClient()))
 	svc := closer.New(merchant.NewCache(memorySecret(w.secret), 5*time.Minute), pool, &memoryPublisher{})
-	return handler.New(svc, slog.New(slog.DiscardHandler))
+	return handler.New(svc, slog.New(slog.DiscardHandler), metrics.NewEMF(io.Discard, metrics.DefaultNamespace, nil))
 }
 
 // Invocation is one full warm invocation: decode, cached keys, sign, HTTP,

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"close-recharge/internal/metrics"
 	"close-recharge/internal/wechatpay"
 )
 
@@ -21,6 +22,7 @@ type Config struct {
 	EventBus    string
 	EventSource string
 	LogLevel    slog.Level
+	Namespace   string // CloudWatch namespace of the function's metrics
 }
 
 // Load reads the environment through getenv (os.Getenv in production).
@@ -53,6 +55,12 @@ func Load(getenv func(string) string) (Config, error) {
 			return c, fmt.Errorf("WECHATPAY_SECRET_TTL: must be a non-negative duration such as 5m or 0 (no caching)")
 		}
 		c.SecretTTL = d
+	}
+	if c.Namespace = get("METRICS_NAMESPACE"); c.Namespace == "" {
+		c.Namespace = metrics.DefaultNamespace
+	}
+	if len(c.Namespace) > 255 || strings.HasPrefix(c.Namespace, "AWS/") || strings.ContainsAny(c.Namespace, " \t\n") {
+		return c, fmt.Errorf("METRICS_NAMESPACE: must be a CloudWatch namespace of up to 255 characters, not starting with AWS/")
 	}
 	if c.EventSource == "" {
 		c.EventSource = "wechatpay.recharge"

@@ -16,6 +16,7 @@ import (
 
 	"close-recharge/internal/closer"
 	"close-recharge/internal/fault"
+	"close-recharge/internal/metrics"
 	"close-recharge/internal/trigger"
 	"close-recharge/internal/wechatpay"
 )
@@ -25,15 +26,21 @@ type Closer interface {
 	Close(ctx context.Context, subMchid, outRechargeNo string) (closer.Result, error)
 }
 
-// Handler implements lambda.Handler.
-type Handler struct {
-	closer Closer
-	logger *slog.Logger
+// Metrics records one invocation's figures.
+type Metrics interface {
+	Record(metrics.Invocation) error
 }
 
-// New returns a Handler.
-func New(c Closer, logger *slog.Logger) *Handler {
-	return &Handler{closer: c, logger: logger}
+// Handler implements lambda.Handler.
+type Handler struct {
+	closer  Closer
+	logger  *slog.Logger
+	metrics Metrics
+}
+
+// New returns a Handler; m may be nil.
+func New(c Closer, logger *slog.Logger, m Metrics) *Handler {
+	return &Handler{closer: c, logger: logger, metrics: m}
 }
 
 // Invoke handles one event of any trigger.
@@ -45,7 +52,22 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	if err == nil {
 		res, err = h.closer.Close(wechatpay.WithTrace(ctx, &trace), req.SubMchid, req.OutRechargeNo)
 	}
-	h.logSummary(ctx, req, res, err, &trace, time.Since(start))
+	elapsed := time.Since(start)
+	outcome := string(res.Outcome)
+	if err != nil {
+		outcome = outcomeOfKind(fault.KindOf(err))
+	}
+	requestID := ""
+	if lc, ok := lambdacontext.FromContext(ctx); ok {
+		requestID = lc.AwsRequestID
+	}
+	h.logSummary(ctx, req, outcome, res, err, &trace, elapsed)
+	if h.metrics != nil {
+		if merr := h.metrics.Record(metrics.Invocation{Outcome: outcome, Trigger: string(req.Kind), AWSRequestID: requestID,
+			Latency: elapsed, Attempts: trace.Attempts}); merr != nil {
+			h.logger.WarnContext(ctx, "metrics not written", "error", merr.Error())
+		}
+	}
 	if req.IsAPI() {
 		return apiAnswer(req, res, err)
 	}
@@ -141,16 +163,16 @@ func invokeError(fe *fault.Error) error {
 	return messages.InvokeResponse_Error{Type: string(fe.Kind), Message: msg}
 }
 
-func (h *Handler) logSummary(ctx context.Context, req trigger.Request, res closer.Result, err error, trace *wechatpay.Trace, d time.Duration) {
+// logSummary writes the invocation's one summary line. The logger adds
+// aws_request_id from ctx.
+func (h *Handler) logSummary(ctx context.Context, req trigger.Request, outcome string, res closer.Result, err error, trace *wechatpay.Trace, d time.Duration) {
 	attrs := []slog.Attr{
 		slog.String("trigger", string(req.Kind)),
 		slog.String("sub_mchid", req.SubMchid),
 		slog.String("out_recharge_no", req.OutRechargeNo),
+		slog.String("outcome", outcome),
 		slog.Int("attempts", trace.Attempts),
 		slog.Int64("duration_ms", d.Milliseconds()),
-	}
-	if lc, ok := lambdacontext.FromContext(ctx); ok {
-		attrs = append(attrs, slog.String("aws_request_id", lc.AwsRequestID))
 	}
 	if req.APIRequestID != "" {
 		attrs = append(attrs, slog.String("api_request_id", req.APIRequestID))
@@ -161,14 +183,13 @@ func (h *Handler) logSummary(ctx context.Context, req trigger.Request, res close
 	level := slog.LevelInfo
 	if err != nil {
 		fe := fault.As(err)
-		attrs = append(attrs, slog.String("outcome", outcomeOfKind(fe.Kind)), slog.String("error_code", fe.Code),
-			slog.String("error", fe.Error()))
+		attrs = append(attrs, slog.String("error_code", fe.Code), slog.String("error", fe.Error()))
 		level = slog.LevelError
 		if fe.Kind == fault.InvalidInput {
 			level = slog.LevelWarn
 		}
 	} else {
-		attrs = append(attrs, slog.String("outcome", string(res.Outcome)), slog.Bool("published", res.Published))
+		attrs = append(attrs, slog.Bool("published", res.Published))
 		if res.Recharge != nil {
 			attrs = append(attrs, slog.String("recharge_state", res.Recharge.RechargeState))
 		}

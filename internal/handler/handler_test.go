@@ -73,7 +73,7 @@ func TestAPIAnswers(t *testing.T) {
 		for _, event := range []string{httpEvent, restEvent} {
 			t.Run(tt.name, func(t *testing.T) {
 				var logs bytes.Buffer
-				h := New(&fixedCloser{res: tt.res, err: tt.err}, slog.New(slog.NewJSONHandler(&logs, nil)))
+				h := New(&fixedCloser{res: tt.res, err: tt.err}, slog.New(slog.NewJSONHandler(&logs, nil)), nil)
 				out, err := h.Invoke(context.Background(), []byte(event))
 				if err != nil {
 					t.Fatalf("API invocations never fail: %v", err)
@@ -128,7 +128,7 @@ func TestInvokeAnswers(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := New(&fixedCloser{res: tt.res, err: tt.err}, slog.New(slog.DiscardHandler))
+			h := New(&fixedCloser{res: tt.res, err: tt.err}, slog.New(slog.DiscardHandler), nil)
 			out, err := h.Invoke(context.Background(), []byte(directEvent))
 			if tt.wantType != "" {
 				var ire messages.InvokeResponse_Error
@@ -157,7 +157,7 @@ func TestInvokeAnswers(t *testing.T) {
 
 func TestBadEventsNeverReachTheCloser(t *testing.T) {
 	c := &fixedCloser{res: closed}
-	h := New(c, slog.New(slog.DiscardHandler))
+	h := New(c, slog.New(slog.DiscardHandler), nil)
 	_, err := h.Invoke(context.Background(), []byte(`{"sub_mchid":"1900000109","out_recharge_no":"../../x"}`))
 	var ire messages.InvokeResponse_Error
 	if !errors.As(err, &ire) || ire.Type != "INVALID_INPUT" || !strings.Contains(ire.Message, "out_recharge_no") {
@@ -174,7 +174,7 @@ func TestBadEventsNeverReachTheCloser(t *testing.T) {
 
 func TestSummaryLog(t *testing.T) {
 	var logs bytes.Buffer
-	h := New(&fixedCloser{res: closed}, slog.New(slog.NewJSONHandler(&logs, nil)))
+	h := New(&fixedCloser{res: closed}, slog.New(slog.NewJSONHandler(&logs, nil)), nil)
 	if _, err := h.Invoke(context.Background(), []byte(directEvent)); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,99 @@
+// Package metrics writes CloudWatch metrics as Embedded Metric Format log
+// lines: no API calls, no latency added to an invocation; CloudWatch Logs
+// extracts the metrics from the function's own log stream.
+package metrics
+
+import (
+	"encoding/json"
+	"io"
+	"sync"
+	"time"
+)
+
+// DefaultNamespace is the CloudWatch namespace unless METRICS_NAMESPACE says otherwise.
+const DefaultNamespace = "WeChatPayRecharge"
+
+// Invocation is what one invocation reports.
+type Invocation struct {
+	Outcome      string // closed, not_closable, refused, invalid_input, configuration_error, transient
+	Trigger      string
+	AWSRequestID string
+	Latency      time.Duration
+	Attempts     int
+}
+
+// EMF writes one metrics document per invocation.
+type EMF struct {
+	w         io.Writer
+	namespace string
+	reads     func() int // secret reads so far in this instance
+
+	mu        sync.Mutex
+	cold      bool
+	lastReads int
+}
+
+// NewEMF writes to w under namespace; reads, when not nil, reports how many
+// times the merchant secret has been read in this instance.
+func NewEMF(w io.Writer, namespace string, reads func() int) *EMF {
+	return &EMF{w: w, namespace: namespace, reads: reads, cold: true}
+}
+
+type metricDef struct {
+	Name string `json:"Name"`
+	Unit string `json:"Unit"`
+}
+
+var definitions = []metricDef{
+	{"Invocations", "Count"},
+	{"CloseLatency", "Milliseconds"},
+	{"Attempts", "Count"},
+	{"ColdStart", "Count"},
+	{"SecretReads", "Count"},
+}
+
+// Record writes the document for one invocation. Every metric carries the
+// Outcome dimension, so alarms can watch transient or configuration failures.
+func (e *EMF) Record(inv Invocation) error {
+	e.mu.Lock()
+	cold := e.cold
+	e.cold = false
+	reads := 0
+	if e.reads != nil {
+		total := e.reads()
+		reads, e.lastReads = total-e.lastReads, total
+	}
+	e.mu.Unlock()
+
+	doc := map[string]any{
+		"_aws": map[string]any{
+			"Timestamp": time.Now().UnixMilli(),
+			"CloudWatchMetrics": []any{map[string]any{
+				"Namespace":  e.namespace,
+				"Dimensions": [][]string{{"Outcome"}},
+				"Metrics":    definitions,
+			}},
+		},
+		"Outcome":        inv.Outcome,
+		"Invocations":    1,
+		"CloseLatency":   float64(inv.Latency.Microseconds()) / 1e3,
+		"Attempts":       inv.Attempts,
+		"ColdStart":      boolToInt(cold),
+		"SecretReads":    reads,
+		"trigger":        inv.Trigger,
+		"aws_request_id": inv.AWSRequestID,
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return err
+	}
+	_, err = e.w.Write(append(b, '\n'))
+	return err
+}
+
+func boolToInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

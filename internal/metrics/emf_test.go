@@ -1,0 +1,69 @@
+package metrics
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"testing"
+	"time"
+)
+
+func TestEMFDocuments(t *testing.T) {
+	var out bytes.Buffer
+	reads := 1
+	e := NewEMF(&out, "TestNamespace", func() int { return reads })
+	must(t, e.Record(Invocation{Outcome: "closed", Trigger: "direct", AWSRequestID: "r1", Latency: 12500 * time.Microsecond, Attempts: 1}))
+	must(t, e.Record(Invocation{Outcome: "transient", Trigger: "http-api", AWSRequestID: "r2", Latency: time.Second, Attempts: 4}))
+	reads = 2
+	must(t, e.Record(Invocation{Outcome: "closed", Trigger: "eventbridge", AWSRequestID: "r3", Attempts: 2}))
+
+	var docs []map[string]any
+	sc := bufio.NewScanner(&out)
+	for sc.Scan() {
+		var d map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &d); err != nil {
+			t.Fatalf("not one JSON document per line: %s", sc.Text())
+		}
+		docs = append(docs, d)
+	}
+	if len(docs) != 3 {
+		t.Fatalf("%d documents", len(docs))
+	}
+	want := []struct {
+		outcome                      string
+		cold, reads, attempts, latMs float64
+	}{{"closed", 1, 1, 1, 12.5}, {"transient", 0, 0, 4, 1000}, {"closed", 0, 1, 2, 0}}
+	for i, d := range docs {
+		w := want[i]
+		if d["Outcome"] != w.outcome || d["ColdStart"] != w.cold || d["SecretReads"] != w.reads || d["Attempts"] != w.attempts ||
+			d["CloseLatency"] != w.latMs || d["Invocations"] != 1.0 {
+			t.Errorf("document %d = %v", i, d)
+		}
+		aws := d["_aws"].(map[string]any)
+		cwm := aws["CloudWatchMetrics"].([]any)[0].(map[string]any)
+		if cwm["Namespace"] != "TestNamespace" || aws["Timestamp"] == nil {
+			t.Errorf("document %d directive = %v", i, aws)
+		}
+		// Every declared metric and dimension must be present in the document,
+		// or CloudWatch drops the document.
+		for _, m := range cwm["Metrics"].([]any) {
+			if _, ok := d[m.(map[string]any)["Name"].(string)]; !ok {
+				t.Errorf("metric %v declared but missing", m)
+			}
+		}
+		for _, set := range cwm["Dimensions"].([]any) {
+			for _, dim := range set.([]any) {
+				if _, ok := d[dim.(string)].(string); !ok {
+					t.Errorf("dimension %v declared but missing", dim)
+				}
+			}
+		}
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
