@@ -91,6 +91,24 @@ lint: $(BIN)/staticcheck ## gofmt, go vet, staticcheck, cfn-lint
 bench: $(RIE) ## the performance table: warm invocation vs peer and floor, cold start vs hello-world, connections, reads, size, RSS
 	$(GO) run ./internal/cmd/bench -rie $(RIE)
 
+## --- operate ---
+
+SECRET_NAME ?= wechatpay/merchant
+
+.PHONY: secret
+secret: ## compose and check the merchant secret: make secret MCHID=… SERIAL=… KEY=apiclient_key.pem CERT=apiclient_cert.pem PUB_KEY_ID=… PUB_KEY=pub_key.pem [SECRET_NAME=…] [APPLY=1]
+	$(GO) run ./internal/cmd/secret -mchid "$(MCHID)" -serial "$(SERIAL)" -key "$(KEY)" \
+		$(if $(CERT),-cert "$(CERT)") $(if $(PUB_KEY_ID),-pub-key-id "$(PUB_KEY_ID)") $(if $(PUB_KEY),-pub-key "$(PUB_KEY)") \
+		$(if $(PLATFORM_CERT),-platform-cert "$(PLATFORM_CERT)") -name "$(SECRET_NAME)" $(if $(APPLY),-apply)
+
+TIMEZONE ?= Asia/Shanghai
+
+.PHONY: schedule
+schedule: ## close a recharge at its expiry: make schedule STACK=… SUB_MCHID=… OUT_RECHARGE_NO=… AT=2026-12-01T10:00:00 [TIMEZONE=Asia/Shanghai]
+	$(GO) run ./internal/cmd/schedule -sub-mchid "$(SUB_MCHID)" -out-recharge-no "$(OUT_RECHARGE_NO)" -at "$(AT)" -timezone "$(TIMEZONE)" \
+		$(if $(STACK),-stack "$(STACK)") $(if $(FUNCTION_ARN),-function-arn "$(FUNCTION_ARN)") \
+		$(if $(SCHEDULER_ROLE_ARN),-role-arn "$(SCHEDULER_ROLE_ARN)") $(if $(SCHEDULE_GROUP),-group "$(SCHEDULE_GROUP)")
+
 ## --- deploy ---
 
 .PHONY: deploy

@@ -44,6 +44,29 @@ type metricDef struct {
 	Unit string `json:"Unit"`
 }
 
+type directive struct {
+	Namespace  string      `json:"Namespace"`
+	Dimensions [][]string  `json:"Dimensions"`
+	Metrics    []metricDef `json:"Metrics"`
+}
+
+// document is one EMF log line: the metadata under _aws, then the metric
+// values and dimension under the names the metadata declares.
+type document struct {
+	AWS struct {
+		Timestamp         int64        `json:"Timestamp"`
+		CloudWatchMetrics [1]directive `json:"CloudWatchMetrics"`
+	} `json:"_aws"`
+	Outcome      string  `json:"Outcome"`
+	Invocations  int     `json:"Invocations"`
+	CloseLatency float64 `json:"CloseLatency"`
+	Attempts     int     `json:"Attempts"`
+	ColdStart    int     `json:"ColdStart"`
+	SecretReads  int     `json:"SecretReads"`
+	Trigger      string  `json:"trigger"`
+	AWSRequestID string  `json:"aws_request_id"`
+}
+
 var definitions = []metricDef{
 	{"Invocations", "Count"},
 	{"CloseLatency", "Milliseconds"},
@@ -65,25 +88,14 @@ func (e *EMF) Record(inv Invocation) error {
 	}
 	e.mu.Unlock()
 
-	doc := map[string]any{
-		"_aws": map[string]any{
-			"Timestamp": time.Now().UnixMilli(),
-			"CloudWatchMetrics": []any{map[string]any{
-				"Namespace":  e.namespace,
-				"Dimensions": [][]string{{"Outcome"}},
-				"Metrics":    definitions,
-			}},
-		},
-		"Outcome":        inv.Outcome,
-		"Invocations":    1,
-		"CloseLatency":   float64(inv.Latency.Microseconds()) / 1e3,
-		"Attempts":       inv.Attempts,
-		"ColdStart":      boolToInt(cold),
-		"SecretReads":    reads,
-		"trigger":        inv.Trigger,
-		"aws_request_id": inv.AWSRequestID,
-	}
-	b, err := json.Marshal(doc)
+	var d document
+	d.AWS.Timestamp = time.Now().UnixMilli()
+	d.AWS.CloudWatchMetrics[0] = directive{Namespace: e.namespace, Dimensions: [][]string{{"Outcome"}}, Metrics: definitions}
+	d.Outcome, d.Invocations, d.Attempts, d.SecretReads = inv.Outcome, 1, inv.Attempts, reads
+	d.CloseLatency = float64(inv.Latency.Microseconds()) / 1e3
+	d.ColdStart = boolToInt(cold)
+	d.Trigger, d.AWSRequestID = inv.Trigger, inv.AWSRequestID
+	b, err := json.Marshal(&d)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	"github.com/aws/aws-sdk-go-v2/service/scheduler"
+
+	"close-recharge/internal/awstest"
+)
+
+const stackTemplate = `{
+  "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
+  "Outputs": {
+    "FunctionArn": {"Value": "arn:aws:lambda:us-east-1:123456789012:function:close-recharge"},
+    "SchedulerRoleArn": {"Value": "arn:aws:iam::123456789012:role/close-recharge-scheduler"},
+    "ScheduleGroupName": {"Value": "%GROUP%"}
+  }
+}`
+
+func TestCreatesAOneTimeScheduleFromTheStack(t *testing.T) {
+	endpoint, stop, err := awstest.StartMoto()
+	if errors.Is(err, awstest.ErrNoMoto) && os.Getenv("CI") != "true" {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	cfg := awstest.Config(endpoint)
+	sched, cfn := scheduler.NewFromConfig(cfg), cloudformation.NewFromConfig(cfg)
+	ctx := context.Background()
+	stack, group := awstest.UniqueName("close-recharge"), awstest.UniqueName("expiry")
+	// moto's CloudFormation does not create schedule groups: make it directly.
+	if _, err := sched.CreateScheduleGroup(ctx, &scheduler.CreateScheduleGroupInput{Name: aws.String(group)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cfn.CreateStack(ctx, &cloudformation.CreateStackInput{StackName: aws.String(stack),
+		TemplateBody: aws.String(strings.ReplaceAll(stackTemplate, "%GROUP%", group))}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
+	var out bytes.Buffer
+	args := []string{"-stack", stack, "-sub-mchid", "1900000109", "-out-recharge-no", "RC20261201001", "-at", "2026-12-01T10:00:00"}
+	if err := run(ctx, args, &out, sched, cfn, now); err != nil {
+		t.Fatal(err)
+	}
+	got, err := sched.GetSchedule(ctx, &scheduler.GetScheduleInput{Name: aws.String("close-1900000109-RC20261201001"), GroupName: aws.String(group)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var input map[string]string
+	_ = json.Unmarshal([]byte(aws.ToString(got.Target.Input)), &input)
+	if aws.ToString(got.ScheduleExpression) != "at(2026-12-01T10:00:00)" || aws.ToString(got.ScheduleExpressionTimezone) != "Asia/Shanghai" ||
+		got.ActionAfterCompletion != "DELETE" || got.FlexibleTimeWindow.Mode != "OFF" ||
+		aws.ToString(got.Target.Arn) != "arn:aws:lambda:us-east-1:123456789012:function:close-recharge" ||
+		aws.ToString(got.Target.RoleArn) != "arn:aws:iam::123456789012:role/close-recharge-scheduler" ||
+		input["sub_mchid"] != "1900000109" || input["out_recharge_no"] != "RC20261201001" {
+		t.Errorf("schedule = %+v, target %+v", got, got.Target)
+	}
+	if !strings.Contains(out.String(), "2026-12-01T02:00:00Z UTC") {
+		t.Errorf("output: %s", out.String())
+	}
+	// The same recharge twice is a conflict, named as such.
+	if err := run(ctx, args, &out, sched, cfn, now); err == nil || !strings.Contains(err.Error(), "already") {
+		t.Errorf("second schedule: %v", err)
+	}
+}
+
+func TestRefusesBadRequestsBeforeCallingAWS(t *testing.T) {
+	now := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
+	base := []string{"-function-arn", "arn:f", "-role-arn", "arn:r", "-group", "g"}
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-sub-mchid", "19x", "-out-recharge-no", "R1", "-at", "2026-12-01T10:00:00"}, "sub_mchid"},
+		{[]string{"-sub-mchid", "1900000109", "-out-recharge-no", "R/1", "-at", "2026-12-01T10:00:00"}, "out_recharge_no"},
+		{[]string{"-sub-mchid", "1900000109", "-out-recharge-no", "R1", "-at", "tomorrow"}, "-at must be"},
+		{[]string{"-sub-mchid", "1900000109", "-out-recharge-no", "R1", "-at", "2026-11-26T10:00:00"}, "not in the future"},
+		{[]string{"-sub-mchid", "1900000109", "-out-recharge-no", "R1", "-at", "2026-12-01T10:00:00", "-timezone", "Mars/Olympus"}, "time zone"},
+	}
+	for _, tt := range tests {
+		err := run(context.Background(), append(base, tt.args...), &bytes.Buffer{}, nil, nil, now)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: err = %v, want %q", tt.args, err, tt.want)
+		}
+	}
+	err := run(context.Background(), []string{"-sub-mchid", "1900000109", "-out-recharge-no", "R1", "-at", "2026-12-01T10:00:00"}, &bytes.Buffer{}, nil, nil, now)
+	if err == nil || !strings.Contains(err.Error(), "required (or -stack)") {
+		t.Errorf("no target: %v", err)
+	}
+}
+
+func TestScheduleNamesStayWithinLimits(t *testing.T) {
+	long := scheduleName(strings.Repeat("9", 32), strings.Repeat("A", 64))
+	if len(long) > 64 || long == scheduleName(strings.Repeat("9", 32), strings.Repeat("A", 63)+"B") {
+		t.Errorf("name %q", long)
+	}
+}
