@@ -55,10 +55,7 @@ func runTests(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "building the bootstrap: %v\n%s", err, out)
 		return 1
 	}
-	if keys, err = simulator.GenerateKeys("1900000100"); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
+	keys = simulator.SharedKeys()
 
 	riePath = os.Getenv("RIE")
 	if riePath == "" {

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -196,4 +197,20 @@ func UniqueName(prefix string) string {
 // Ctx is a context bounded for one AWS test call.
 func Ctx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), 20*time.Second)
+}
+
+// MotoForTest returns a moto endpoint for t: MOTO_ENDPOINT, or a moto_server
+// started for t and stopped after it. Without moto, t is skipped — or fails
+// when CI=true, where moto is required.
+func MotoForTest(t testing.TB) string {
+	t.Helper()
+	endpoint, stop, err := StartMoto()
+	if errors.Is(err, ErrNoMoto) && os.Getenv("CI") != "true" {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return endpoint
 }

@@ -55,10 +55,7 @@ var (
 // Shared returns the one World of this process.
 func Shared() *World {
 	worldOnce.Do(func() {
-		keys, err := simulator.GenerateKeys("1900000100")
-		if err != nil {
-			panic(err)
-		}
+		keys := simulator.SharedKeys()
 		sim := simulator.New(keys)
 		srv := httptest.NewUnstartedServer(sim)
 		srv.Config.ConnState = sim.ConnState

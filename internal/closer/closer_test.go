@@ -19,20 +19,7 @@ import (
 
 const sub = "1900000109"
 
-var (
-	keysOnce sync.Once
-	keys     *simulator.Keys
-)
-
-func testKeys() *simulator.Keys {
-	keysOnce.Do(func() {
-		var err error
-		if keys, err = simulator.GenerateKeys("1900000100"); err != nil {
-			panic(err)
-		}
-	})
-	return keys
-}
+func testKeys() *simulator.Keys { return simulator.SharedKeys() }
 
 // secretSource is the merchant secret held in memory, changeable by a test.
 type secretSource struct {

@@ -3,8 +3,6 @@ package publish_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"os"
 	"testing"
 	"time"
 
@@ -36,15 +34,7 @@ func TestFailedEntryIsTransient(t *testing.T) {
 }
 
 func TestPublishToMoto(t *testing.T) {
-	endpoint, stop, err := awstest.StartMoto()
-	if errors.Is(err, awstest.ErrNoMoto) && os.Getenv("CI") != "true" {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
-	cfg := awstest.Config(endpoint)
+	cfg := awstest.Config(awstest.MotoForTest(t))
 	bus, err := awstest.NewBus(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wechatpay-apiv3/wechatpay-go/utils"
@@ -38,6 +39,24 @@ type Keys struct {
 // platform-certificate mode, spelled as wechatpay-go spells it.
 func (k *Keys) CertificateSerial() string {
 	return utils.GetCertificateSerialNumber(*k.Certificate)
+}
+
+var shared struct {
+	once sync.Once
+	keys *Keys
+}
+
+// SharedKeys returns one set of keys for merchant 1900000100 per process, for
+// tests and benchmarks that need a merchant but not a fresh one each time.
+func SharedKeys() *Keys {
+	shared.once.Do(func() {
+		k, err := GenerateKeys("1900000100")
+		if err != nil {
+			panic(err)
+		}
+		shared.keys = k
+	})
+	return shared.keys
 }
 
 // GenerateKeys makes fresh RSA-2048 keys for merchant mchid.

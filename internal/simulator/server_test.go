@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,21 +31,7 @@ const (
 	vectorNon = "A1B2C3D4E5F6G7"
 )
 
-var (
-	keysOnce sync.Once
-	keys     *simulator.Keys
-)
-
-func testKeys(t *testing.T) *simulator.Keys {
-	t.Helper()
-	keysOnce.Do(func() {
-		var err error
-		if keys, err = simulator.GenerateKeys("1900000100"); err != nil {
-			panic(err)
-		}
-	})
-	return keys
-}
+func testKeys(*testing.T) *simulator.Keys { return simulator.SharedKeys() }
 
 type request struct {
 	method, uri string

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,21 +19,7 @@ import (
 
 const sub = "1900000109"
 
-var (
-	keysOnce sync.Once
-	keys     *simulator.Keys
-)
-
-func testKeys(t *testing.T) *simulator.Keys {
-	t.Helper()
-	keysOnce.Do(func() {
-		var err error
-		if keys, err = simulator.GenerateKeys("1900000100"); err != nil {
-			panic(err)
-		}
-	})
-	return keys
-}
+func testKeys(*testing.T) *simulator.Keys { return simulator.SharedKeys() }
 
 // fastRetry keeps the real policy's shape with delays short enough for tests.
 var fastRetry = wechatpay.RetryPolicy{

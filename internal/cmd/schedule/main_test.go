@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -27,15 +25,7 @@ const stackTemplate = `{
 }`
 
 func TestCreatesAOneTimeScheduleFromTheStack(t *testing.T) {
-	endpoint, stop, err := awstest.StartMoto()
-	if errors.Is(err, awstest.ErrNoMoto) && os.Getenv("CI") != "true" {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
-	cfg := awstest.Config(endpoint)
+	cfg := awstest.Config(awstest.MotoForTest(t))
 	sched, cfn := scheduler.NewFromConfig(cfg), cloudformation.NewFromConfig(cfg)
 	ctx := context.Background()
 	stack, group := awstest.UniqueName("close-recharge"), awstest.UniqueName("expiry")

@@ -154,15 +154,7 @@ func replace(args []string, old, new string) []string {
 }
 
 func TestApplyStoresAndRotatesInSecretsManager(t *testing.T) {
-	endpoint, stop, err := awstest.StartMoto()
-	if errors.Is(err, awstest.ErrNoMoto) && os.Getenv("CI") != "true" {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
-	api := secretsmanager.NewFromConfig(awstest.Config(endpoint))
+	api := secretsmanager.NewFromConfig(awstest.Config(awstest.MotoForTest(t)))
 	f := newFiles(t)
 	name := awstest.UniqueName("wechatpay/merchant")
 	var stdout bytes.Buffer
