@@ -123,17 +123,18 @@ func decodeEnvelope(detailType string, detail json.RawMessage) (Request, error) 
 	if len(detail) == 0 || detail[0] != '{' {
 		return req, invalid("detail must be a JSON object with sub_mchid and out_recharge_no")
 	}
-	return req, req.fill(detail, "detail.")
+	if err := req.fill(detail, "detail."); err != nil {
+		return req, err
+	}
+	return req, rejectDuplicateKeys(detail, "detail.")
 }
 
-// fill reads sub_mchid and out_recharge_no from a JSON object.
+// fill reads sub_mchid and out_recharge_no from a JSON object whose duplicate
+// keys the caller checks.
 func (r *Request) fill(obj []byte, prefix string) error {
 	var v ids
 	if err := json.Unmarshal(obj, &v); err != nil {
 		return invalid(prefix + "sub_mchid and " + prefix + "out_recharge_no must be in a JSON object")
-	}
-	if err := rejectDuplicateKeys(obj, prefix); err != nil {
-		return err
 	}
 	var err error
 	if r.SubMchid, err = stringField(v.SubMchid, prefix+"sub_mchid"); err != nil {
