@@ -1,7 +1,7 @@
 // Package handler is the Lambda handler: it decodes any trigger, runs the
 // close, and answers each trigger in the shape it expects — an HTTP response
 // for API Gateway, the recharge or an invocation error for everything else —
-// with one summary log line per invocation.
+// with one summary log line and one metrics document per invocation.
 package handler
 
 import (
