@@ -144,48 +144,49 @@ func underEmulator(o options, b bootstraps, out io.Writer) error {
 	// counting proxy, whose extra hop is not the function's.
 	direct, counted := append(awstest.Env(moto), fnEnv...), append(awstest.Env(proxy.URL), fnEnv...)
 
-	// 2. Cold starts: process start to the first completed invocation.
+	// 2. Cold starts: process start to the first completed invocation. The two
+	// bootstraps start in turn, so that drift on a shared machine hits both.
 	type cold struct{ total, init []float64 }
-	measure := func(bootstrap string, env []string, payload func() []byte, want string) (cold, error) {
-		var c cold
-		for range o.coldRuns {
-			p := payload()
-			start := time.Now()
-			em, err := emulator.Start(emulator.Config{RIE: o.rie, Bootstrap: bootstrap, Env: env, Timeout: 30 * time.Second})
-			if err != nil {
-				return c, err
-			}
-			resp, err := em.Invoke(context.Background(), p)
-			elapsed := time.Since(start)
-			logs := em.Logs()
-			em.Stop()
-			if err != nil {
-				return c, err
-			}
-			if !strings.Contains(string(resp.Body), want) {
-				return c, fmt.Errorf("cold invocation answered %s", resp.Body)
-			}
-			c.total = append(c.total, ms(elapsed))
-			if m := initDuration.FindStringSubmatch(logs); m != nil {
-				v, _ := strconv.ParseFloat(m[1], 64)
-				c.init = append(c.init, v)
-			}
+	once := func(c *cold, bootstrap string, env []string, payload []byte, want string) error {
+		start := time.Now()
+		em, err := emulator.Start(emulator.Config{RIE: o.rie, Bootstrap: bootstrap, Env: env, Timeout: 30 * time.Second})
+		if err != nil {
+			return err
 		}
-		return c, nil
+		resp, err := em.Invoke(context.Background(), payload)
+		elapsed := time.Since(start)
+		logs := em.Logs()
+		em.Stop()
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(string(resp.Body), want) {
+			return fmt.Errorf("cold invocation answered %s", resp.Body)
+		}
+		c.total = append(c.total, ms(elapsed))
+		if m := initDuration.FindStringSubmatch(logs); m != nil {
+			v, _ := strconv.ParseFloat(m[1], 64)
+			c.init = append(c.init, v)
+		}
+		return nil
 	}
-	closeCold, err := measure(b.closer, direct, func() []byte { return event(world.Recharges(1)[0]) }, `"CLOSED"`)
-	if err != nil {
-		return err
-	}
-	helloCold, err := measure(b.hello, nil, func() []byte { return []byte(`{"hello":"world"}`) }, "world")
-	if err != nil {
-		return err
+	var closeCold, helloCold cold
+	var ratios []float64
+	for range o.coldRuns {
+		if err := once(&closeCold, b.closer, direct, event(world.Recharges(1)[0]), `"CLOSED"`); err != nil {
+			return err
+		}
+		if err := once(&helloCold, b.hello, nil, []byte(`{"hello":"world"}`), "world"); err != nil {
+			return err
+		}
+		ratios = append(ratios, closeCold.total[len(closeCold.total)-1]/helloCold.total[len(helloCold.total)-1])
 	}
 	fmt.Fprintf(out, "2. Cold start under the Runtime Interface Emulator (median of %d fresh starts; process start → first answer)\n", o.coldRuns)
 	fmt.Fprintf(out, "   %-32s %10s %14s\n", "", "total ms", "INIT ms")
 	fmt.Fprintf(out, "   %-32s %10.1f %14s\n", "close-recharge (first close)", median(closeCold.total), medianOrDash(closeCold.init))
 	fmt.Fprintf(out, "   %-32s %10.1f %14s\n", "hello-world aws-lambda-go", median(helloCold.total), medianOrDash(helloCold.init))
-	fmt.Fprintf(out, "   close-recharge / hello-world = %.2f   (target ≤ 2.0)\n\n", median(closeCold.total)/median(helloCold.total))
+	fmt.Fprintf(out, "   close-recharge / hello-world = %.2f   (target ≤ 2.0; median of the %d paired ratios, quartiles %.2f–%.2f)\n\n",
+		median(ratios), len(ratios), quantile(ratios, 0.25), quantile(ratios, 0.75))
 
 	// 3–5. One warm instance: connections, reads, memory.
 	coldReads := proxy.Calls("secretsmanager.GetSecretValue")
@@ -249,6 +250,13 @@ func median(v []float64) float64 {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// quantile is the q-quantile of v, nearest rank.
+func quantile(v []float64, q float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[int(q*float64(len(s)-1)+0.5)]
 }
 
 func medianOrDash(v []float64) string {
