@@ -28,7 +28,7 @@ var fastRetry = wechatpay.RetryPolicy{
 	MaxDelay:       40 * time.Millisecond,
 	RateLimitDelay: 80 * time.Millisecond,
 	AttemptTimeout: 2 * time.Second,
-	Reserve:        100 * time.Millisecond,
+	Reserve:        300 * time.Millisecond,
 	MinAttempt:     100 * time.Millisecond,
 }
 
