@@ -57,8 +57,10 @@ type ids struct {
 	OutRechargeNo json.RawMessage `json:"out_recharge_no"`
 }
 
-// probe holds the fields that tell the triggers apart.
+// probe holds the fields that tell the triggers apart, and the identifiers of
+// a direct invoke, so that such an event is decoded once.
 type probe struct {
+	ids
 	Version        json.RawMessage `json:"version"`
 	RouteKey       json.RawMessage `json:"routeKey"`
 	HTTPMethod     json.RawMessage `json:"httpMethod"`
@@ -103,7 +105,7 @@ func Decode(payload []byte) (Request, error) {
 		return decodeEnvelope(detailType, p.Detail)
 	}
 	req := Request{Kind: Direct}
-	return req, req.fill(payload, "")
+	return req, req.setIDs(p.ids, "")
 }
 
 func decodeEnvelope(detailType string, detail json.RawMessage) (Request, error) {
@@ -136,6 +138,11 @@ func (r *Request) fill(obj []byte, prefix string) error {
 	if err := json.Unmarshal(obj, &v); err != nil {
 		return invalid(prefix + "sub_mchid and " + prefix + "out_recharge_no must be in a JSON object")
 	}
+	return r.setIDs(v, prefix)
+}
+
+// setIDs takes the identifiers as strings and validates them.
+func (r *Request) setIDs(v ids, prefix string) error {
 	var err error
 	if r.SubMchid, err = stringField(v.SubMchid, prefix+"sub_mchid"); err != nil {
 		return err

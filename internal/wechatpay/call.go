@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"strings"
@@ -253,6 +254,10 @@ func cleanMessage(s string) string {
 }
 
 func (c *Client) logAttempt(ctx context.Context, op string, attempt, status int, reqID string, d time.Duration, err error) {
+	// Checked first: building the attributes costs allocations on every attempt.
+	if !c.logger.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
 	attrs := []any{"op", op, "attempt", attempt, "status", status, "request_id", reqID, "duration_ms", d.Milliseconds()}
 	if err != nil {
 		fe := fault.As(err)
