@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -24,6 +25,11 @@ import (
 	"close-recharge/internal/publish"
 	"close-recharge/internal/wechatpay"
 )
+
+// secretPrefetchTimeout bounds the read started at init. A healthy read takes
+// milliseconds; one that is stuck should not hold up the first invocation,
+// which then reads again within its own deadline.
+const secretPrefetchTimeout = 5 * time.Second
 
 func main() {
 	h, err := build(context.Background(), os.Getenv, os.Stdout)
@@ -64,6 +70,9 @@ func build(ctx context.Context, getenv func(string) string, stdout io.Writer) (*
 		wechatpay.WithLogger(logger),
 	)
 	keys := merchant.NewCache(source, cfg.SecretTTL)
+	// The secret is read while the rest of init and the wait for the first
+	// event run; the first invocation then finds the keys, or the read under way.
+	keys.Prefetch(ctx, secretPrefetchTimeout)
 	svc := closer.New(keys, wechatPay, publisher)
 	return handler.New(svc, logger, metrics.NewEMF(stdout, cfg.Namespace, keys.Reads)), nil
 }

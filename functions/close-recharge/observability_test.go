@@ -130,7 +130,8 @@ func TestConfigurationErrorIsLoggedAndCounted(t *testing.T) {
 	if sum == nil || sum["outcome"] != "configuration_error" || sum["level"] != "ERROR" || !strings.Contains(sum["error"].(string), "wechatpay/missing") {
 		t.Errorf("summary = %v", sum)
 	}
-	if doc == nil || doc["Outcome"] != "configuration_error" || doc["SecretReads"] != 1.0 {
+	// Two reads: the one started at init, and the invocation's own after it failed.
+	if doc == nil || doc["Outcome"] != "configuration_error" || doc["SecretReads"] != 2.0 {
 		t.Errorf("EMF = %v", doc)
 	}
 }

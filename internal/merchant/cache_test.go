@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -96,5 +97,104 @@ func TestCacheErrors(t *testing.T) {
 	}
 	if _, err := c.Keys(context.Background()); err == nil || src.reads != 2 {
 		t.Errorf("a failed read must not be cached: reads %d", src.reads)
+	}
+}
+
+// gatedSource answers each read only when the test lets it: the first with
+// the first value sent on release, and so on.
+type gatedSource struct {
+	release chan error // nil error: answer the valid secret
+	value   []byte
+	reads   atomic.Int32
+}
+
+func (g *gatedSource) Read(ctx context.Context) ([]byte, error) {
+	g.reads.Add(1)
+	select {
+	case err := <-g.release:
+		return g.value, err
+	case <-ctx.Done():
+		return nil, fault.Wrap(fault.Transient, fault.CodeTimeout, ctx.Err(), "Secrets Manager did not answer in time")
+	}
+}
+
+func (g *gatedSource) Name() string { return "secret test/merchant" }
+
+func TestPrefetchIsTheFirstCallersRead(t *testing.T) {
+	src := &gatedSource{release: make(chan error), value: validSecret(t)}
+	c := NewCache(src, time.Minute)
+	c.Prefetch(context.Background(), time.Minute)
+	got := make(chan *Keys)
+	go func() {
+		k, err := c.Keys(context.Background())
+		if err != nil {
+			t.Error(err)
+		}
+		got <- k
+	}()
+	select {
+	case <-got:
+		t.Fatal("Keys answered while the prefetch was still reading")
+	case <-time.After(50 * time.Millisecond):
+	}
+	src.release <- nil
+	k := <-got
+	if k == nil || src.reads.Load() != 1 || c.Reads() != 1 {
+		t.Errorf("keys %v, reads %d (cache says %d); want the prefetched keys after 1 read", k != nil, src.reads.Load(), c.Reads())
+	}
+	if again, _ := c.Keys(context.Background()); again != k {
+		t.Error("the prefetched keys were not kept")
+	}
+}
+
+func TestWaitingForAPrefetchEndsWithTheCallersContext(t *testing.T) {
+	src := &gatedSource{release: make(chan error, 1), value: validSecret(t)}
+	c := NewCache(src, time.Minute)
+	c.Prefetch(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	_, err := c.Keys(ctx)
+	if fe := fault.As(err); fe == nil || fe.Kind != fault.Transient || fe.Code != fault.CodeTimeout || !strings.Contains(fe.Message, "secret test/merchant") {
+		t.Fatalf("Keys while a read hangs past the deadline: %v, want a transient TIMEOUT naming the secret", err)
+	}
+	src.release <- nil
+	if k, err := c.Keys(context.Background()); k == nil || err != nil || src.reads.Load() != 1 {
+		t.Errorf("after the prefetch ended: %v, reads %d; want its keys", err, src.reads.Load())
+	}
+}
+
+func TestAFailedPrefetchIsReadAgain(t *testing.T) {
+	src := &gatedSource{release: make(chan error, 2), value: validSecret(t)}
+	c := NewCache(src, time.Minute)
+	src.release <- fault.New(fault.Transient, "throttled")
+	src.release <- nil
+	c.Prefetch(context.Background(), time.Minute)
+	if k, err := c.Keys(context.Background()); k == nil || err != nil || c.Reads() != 2 {
+		t.Errorf("after a failed prefetch: %v, reads %d; want keys from a second read", err, c.Reads())
+	}
+}
+
+func TestPrefetchGivesUpAfterItsTimeout(t *testing.T) {
+	src := &gatedSource{release: make(chan error, 1), value: validSecret(t)}
+	c := NewCache(src, time.Minute)
+	c.Prefetch(context.Background(), 20*time.Millisecond) // not answered: times out
+	for deadline := time.Now().Add(5 * time.Second); len(c.turn) > 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the prefetch outlived its timeout")
+		}
+	}
+	src.release <- nil
+	if k, err := c.Keys(context.Background()); k == nil || err != nil || src.reads.Load() != 2 {
+		t.Errorf("after a timed-out prefetch: %v, reads %d; want keys from the caller's own read", err, src.reads.Load())
+	}
+}
+
+func TestPrefetchWithoutTTLReadsNothing(t *testing.T) {
+	src := &memorySource{value: validSecret(t)}
+	c := NewCache(src, 0)
+	c.Prefetch(context.Background(), time.Minute)
+	time.Sleep(10 * time.Millisecond)
+	if c.Reads() != 0 {
+		t.Errorf("reads = %d with TTL 0, want none before the first caller", c.Reads())
 	}
 }

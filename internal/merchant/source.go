@@ -82,12 +82,15 @@ func (f *File) Read(context.Context) ([]byte, error) {
 }
 
 // Cache keeps parsed keys across warm invocations for TTL (0: read every time).
+// One read runs at a time; a caller that finds one under way waits for it, as
+// long as its context allows, and uses what it read.
 type Cache struct {
 	source Source
 	ttl    time.Duration
 	now    func() time.Time
+	turn   chan struct{} // one slot, held while the secret is read
 
-	mu      sync.Mutex
+	mu      sync.Mutex // guards keys, fetched and reads
 	keys    *Keys
 	fetched time.Time
 	reads   int
@@ -95,20 +98,65 @@ type Cache struct {
 
 // NewCache reads through source, keeping what it read for ttl.
 func NewCache(source Source, ttl time.Duration) *Cache {
-	return &Cache{source: source, ttl: ttl, now: time.Now}
+	return &Cache{source: source, ttl: ttl, now: time.Now, turn: make(chan struct{}, 1)}
 }
 
 // Keys returns the cached keys, reading and parsing the secret when there are
 // none or they are older than the TTL. A malformed secret is a configuration
 // error naming the secret and the field.
 func (c *Cache) Keys(ctx context.Context) (*Keys, error) {
+	if k := c.fresh(); k != nil {
+		return k, nil
+	}
+	select {
+	case c.turn <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fault.Wrap(fault.Transient, fault.CodeTimeout, ctx.Err(), "no time left while %s was being read", c.source.Name())
+	}
+	defer func() { <-c.turn }()
+	if k := c.fresh(); k != nil { // what the read we waited for brought
+		return k, nil
+	}
+	return c.read(ctx)
+}
+
+// Prefetch starts the first read in the background, so that the first
+// invocation of an instance finds the keys read, or waits only for the rest of
+// the read. A failed prefetch leaves nothing behind: the invocation reads again
+// and reports its own error. With a TTL of 0 nothing would be kept, so nothing
+// is read.
+func (c *Cache) Prefetch(ctx context.Context, timeout time.Duration) {
+	if c.ttl <= 0 {
+		return
+	}
+	select {
+	case c.turn <- struct{}{}: // taken here, so that whoever asks next waits for this read
+	default:
+		return // a read is under way already
+	}
+	go func() {
+		defer func() { <-c.turn }()
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		_, _ = c.read(ctx)
+	}()
+}
+
+func (c *Cache) fresh() *Keys {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.keys != nil && c.ttl > 0 && c.now().Sub(c.fetched) < c.ttl {
-		return c.keys, nil
+		return c.keys
 	}
+	return nil
+}
+
+// read reads and parses the secret; the caller holds the turn.
+func (c *Cache) read(ctx context.Context) (*Keys, error) {
 	raw, err := c.source.Read(ctx)
+	c.mu.Lock()
 	c.reads++
+	c.mu.Unlock()
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +165,9 @@ func (c *Cache) Keys(ctx context.Context) (*Keys, error) {
 		fe := fault.As(err)
 		return nil, &fault.Error{Kind: fe.Kind, Code: fe.Code, Message: c.source.Name() + ": " + fe.Message}
 	}
+	c.mu.Lock()
 	c.keys, c.fetched = keys, c.now()
+	c.mu.Unlock()
 	return keys, nil
 }
 

@@ -46,7 +46,7 @@ func run(args []string, out io.Writer) error {
 	var o options
 	fs.StringVar(&o.rie, "rie", "bin/aws-lambda-rie", "the Runtime Interface Emulator")
 	fs.IntVar(&o.rounds, "rounds", 5, "rounds of the in-process benchmarks")
-	fs.IntVar(&o.coldRuns, "cold", 11, "fresh starts per bootstrap")
+	fs.IntVar(&o.coldRuns, "cold", 31, "fresh starts per bootstrap")
 	fs.IntVar(&o.warmCalls, "warm", 100, "warm invocations for the connection, read and memory figures")
 	if err := fs.Parse(args); err != nil {
 		return err
