@@ -11,7 +11,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,8 +21,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"gopkg.in/yaml.v3"
 
 	"close-recharge/internal/awstest"
 	"close-recharge/internal/bench"
@@ -144,7 +141,7 @@ func underEmulator(o options, b bootstraps, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fixed, err := templateEnv(o.template)
+	fixed, err := emulator.TemplateEnv(o.template, "CloseRechargeFunction")
 	if err != nil {
 		return err
 	}
@@ -252,41 +249,6 @@ func underEmulator(o options, b bootstraps, out io.Writer) error {
 	fmt.Fprintf(out, "5. Secrets Manager reads over %d invocations of one instance (default TTL 5m): %d (%d of them during the %d warm ones)\n",
 		o.warmCalls+1, proxy.Calls("secretsmanager.GetSecretValue")-coldReads, proxy.Calls("secretsmanager.GetSecretValue")-reads, o.warmCalls)
 	return nil
-}
-
-// templateEnv is the part of the function's environment that the template
-// fixes to literal values, as KEY=VALUE in key order; variables taken from
-// parameters (!Ref and the like) differ per deployment and are the bench's own.
-func templateEnv(path string) ([]string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var doc struct {
-		Resources struct {
-			Function struct {
-				Properties struct {
-					Environment struct {
-						Variables map[string]yaml.Node `yaml:"Variables"`
-					} `yaml:"Environment"`
-				} `yaml:"Properties"`
-			} `yaml:"CloseRechargeFunction"`
-		} `yaml:"Resources"`
-	}
-	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	vars := doc.Resources.Function.Properties.Environment.Variables
-	if len(vars) == 0 {
-		return nil, fmt.Errorf("%s: CloseRechargeFunction has no environment variables", path)
-	}
-	var env []string
-	for _, k := range slices.Sorted(maps.Keys(vars)) {
-		if n := vars[k]; n.Kind == yaml.ScalarNode && strings.HasPrefix(n.ShortTag(), "!!") {
-			env = append(env, k+"="+n.Value)
-		}
-	}
-	return env, nil
 }
 
 func event(no string) []byte {

@@ -52,6 +52,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	bootstrap := fs.String("bootstrap", "build/local/bootstrap", "the function's bootstrap, built for this machine")
 	eventsDir := fs.String("events", "events", "directory of trigger fixtures")
 	event := fs.String("event", "", "invoke only this event file and print the function's answer")
+	template := fs.String("template", "template.yaml", "the SAM template whose fixed environment the function runs with, as sam local invoke would")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -99,13 +100,17 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer logFile.Close()
+	fixed, err := emulator.TemplateEnv(*template, "CloseRechargeFunction")
+	if err != nil {
+		return err
+	}
 	em, err := emulator.Start(emulator.Config{
 		RIE:       *rie,
 		Bootstrap: *bootstrap,
-		Env: []string{
-			"WECHATPAY_SECRET_FILE=" + filepath.Join(stateDir, "secret.json"),
-			"WECHATPAY_BASE_URL=" + simURL,
-		},
+		Env: append(fixed,
+			"WECHATPAY_SECRET_FILE="+filepath.Join(stateDir, "secret.json"),
+			"WECHATPAY_BASE_URL="+simURL,
+		),
 		Timeout: 30 * time.Second,
 		Output:  logFile,
 	})

@@ -1,4 +1,4 @@
-package main
+package emulator
 
 import (
 	"os"
@@ -9,7 +9,7 @@ import (
 )
 
 func TestTemplateEnvTakesTheLiteralVariables(t *testing.T) {
-	env, err := templateEnv("../../../template.yaml")
+	env, err := TemplateEnv("../../template.yaml", "CloseRechargeFunction")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +32,7 @@ func TestTemplateEnvCases(t *testing.T) {
 		}
 		return p
 	}
-	env, err := templateEnv(write("t.yaml", `Resources:
+	env, err := TemplateEnv(write("t.yaml", `Resources:
   CloseRechargeFunction:
     Properties:
       Environment:
@@ -41,14 +41,14 @@ func TestTemplateEnvCases(t *testing.T) {
           A: "x"
           C: 2
           D: !Sub "${AWS::Region}"
-`))
+`), "CloseRechargeFunction")
 	if err != nil || !slices.Equal(env, []string{"A=x", "C=2"}) {
-		t.Errorf("templateEnv = %q, %v; want [A=x C=2]", env, err)
+		t.Errorf("TemplateEnv = %q, %v; want [A=x C=2]", env, err)
 	}
-	if _, err := templateEnv(write("none.yaml", "Resources: {}\n")); err == nil || !strings.Contains(err.Error(), "no environment variables") {
+	if _, err := TemplateEnv(write("none.yaml", "Resources: {}\n"), "CloseRechargeFunction"); err == nil || !strings.Contains(err.Error(), "no environment variables") {
 		t.Errorf("a template without the function's variables: %v", err)
 	}
-	if _, err := templateEnv(filepath.Join(dir, "missing.yaml")); err == nil {
+	if _, err := TemplateEnv(filepath.Join(dir, "missing.yaml"), "CloseRechargeFunction"); err == nil {
 		t.Error("a missing template gave no error")
 	}
 }
