@@ -167,6 +167,16 @@ func invoke(t *testing.T, em *emulator.Emulator, payload string) emulator.Respon
 	return resp
 }
 
+// waitUntil polls cond for up to within and reports whether it came true.
+func waitUntil(within time.Duration, cond func() bool) bool {
+	for deadline := time.Now().Add(within); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+	return true
+}
+
 func direct(no string) string {
 	return fmt.Sprintf(`{"sub_mchid":%q,"out_recharge_no":%q}`, sub, no)
 }
@@ -499,11 +509,7 @@ func TestBadEnvironmentFailsInitNamingTheVariable(t *testing.T) {
 	if resp.ErrorType == "" && resp.Status == 200 {
 		t.Fatalf("invocation succeeded despite a bad environment: %s", resp.Body)
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for !strings.Contains(em.Logs(), "WECHATPAY_SECRET_TTL: must be") && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if !strings.Contains(em.Logs(), "WECHATPAY_SECRET_TTL: must be") {
+	if !waitUntil(2*time.Second, func() bool { return strings.Contains(em.Logs(), "WECHATPAY_SECRET_TTL: must be") }) {
 		t.Errorf("init output does not name the variable:\n%s", em.Logs())
 	}
 }

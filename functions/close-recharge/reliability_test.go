@@ -121,9 +121,7 @@ func TestHostileInputNeverReachesWeChatPay(t *testing.T) {
 	}
 	// The instance reads the secret once at init, whatever the first event is;
 	// hostile input must add nothing to that.
-	for deadline := time.Now().Add(5 * time.Second); s.proxy.Calls("secretsmanager.GetSecretValue") == 0 && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitUntil(5*time.Second, func() bool { return s.proxy.Calls("secretsmanager.GetSecretValue") > 0 })
 	if reads, puts := s.proxy.Calls("secretsmanager.GetSecretValue"), s.proxy.Calls("AWSEvents.PutEvents"); reads != 1 || puts != 0 {
 		t.Errorf("AWS saw %d secret reads and %d PutEvents, want the init's one read and nothing else", reads, puts)
 	}

@@ -200,7 +200,7 @@ func TestSoak(t *testing.T) {
 			OutRechargeNo string `json:"out_recharge_no"`
 			State         string `json:"recharge_state"`
 		}
-		if err := jsonUnmarshal(e.Detail, &d); err != nil {
+		if err := json.Unmarshal(e.Detail, &d); err != nil {
 			t.Errorf("event detail %s: %v", e.Detail, err)
 			continue
 		}
@@ -271,8 +271,6 @@ func scanForLeaks(text string) []string {
 	}
 	return found
 }
-
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 
 func TestLeakScannerFindsLeaks(t *testing.T) {
 	secret := keys.Secret(false)
