@@ -70,9 +70,10 @@ test: $(NODESDK)/node_modules $(RIE) ## vet, every test with -race (moto, the em
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
 
 .PHONY: fuzz
-fuzz: ## fuzz trigger decoding and identifier validation, FUZZTIME each (default 15s; try FUZZTIME=5m)
+fuzz: ## fuzz trigger decoding, identifier validation and the close model against the simulator, FUZZTIME each (default 15s; try FUZZTIME=5m)
 	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./internal/trigger
 	$(GO) test -run='^$$' -fuzz='^FuzzIdentifiers$$' -fuzztime=$(FUZZTIME) ./internal/wechatpay
+	$(GO) test -run='^$$' -fuzz='^FuzzCloseModel$$' -fuzztime=$(FUZZTIME) ./internal/handler
 
 SOAK_INVOCATIONS ?= 600
 

@@ -69,10 +69,10 @@ func build(ctx context.Context, getenv func(string) string, stdout io.Writer) (*
 		wechatpay.WithHTTPClient(wechatpay.NewHTTPClient()),
 		wechatpay.WithLogger(logger),
 	)
-	keys := merchant.NewCache(source, cfg.SecretTTL)
+	keys := merchant.NewCache(source, cfg.SecretTTL, merchant.WithStale(cfg.SecretStale), merchant.WithCacheLogger(logger))
 	// The secret is read while the rest of init and the wait for the first
 	// event run; the first invocation then finds the keys, or the read under way.
 	keys.Prefetch(ctx, secretPrefetchTimeout)
 	svc := closer.New(keys, wechatPay, publisher)
-	return handler.New(svc, logger, metrics.NewEMF(stdout, cfg.Namespace, keys.Reads)), nil
+	return handler.New(svc, logger, metrics.NewEMF(stdout, cfg.Namespace, keys)), nil
 }

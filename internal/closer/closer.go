@@ -9,7 +9,7 @@ import (
 
 	"close-recharge/internal/fault"
 	"close-recharge/internal/merchant"
-	"close-recharge/internal/publish"
+	"close-recharge/internal/outcome"
 	"close-recharge/internal/wechatpay"
 )
 
@@ -97,13 +97,13 @@ func (s *Service) Close(ctx context.Context, subMchid, outRechargeNo string) (Re
 	var detail any
 	switch {
 	case err == nil && recharge.RechargeState == wechatpay.StateClosed:
-		res, detailType, detail = Result{Outcome: Closed, Recharge: recharge}, publish.DetailClosed, recharge
+		res, detailType, detail = Result{Outcome: Closed, Recharge: recharge}, outcome.Closed, recharge
 	case err == nil:
-		res, detailType, detail = Result{Outcome: NotClosable, Recharge: recharge}, publish.DetailRejected, recharge
+		res, detailType, detail = Result{Outcome: NotClosable, Recharge: recharge}, outcome.Rejected, recharge
 	case fault.KindOf(err) == fault.Refused:
 		fe := fault.As(err)
 		f := &Failure{SubMchid: subMchid, OutRechargeNo: outRechargeNo, Error: ErrorBody{Code: fe.Code, Message: fe.Message}}
-		res, detailType, detail = Result{Outcome: Refused, Failure: f}, publish.DetailFailed, f
+		res, detailType, detail = Result{Outcome: Refused, Failure: f}, outcome.Failed, f
 	default:
 		return Result{}, err
 	}

@@ -12,7 +12,7 @@ import (
 	"close-recharge/internal/closer"
 	"close-recharge/internal/fault"
 	"close-recharge/internal/merchant"
-	"close-recharge/internal/publish"
+	"close-recharge/internal/outcome"
 	"close-recharge/internal/simulator"
 	"close-recharge/internal/wechatpay"
 )
@@ -88,10 +88,10 @@ func TestOutcomesArePublished(t *testing.T) {
 		want       closer.Outcome
 		wantDetail string
 	}{
-		{"recharging is closed", "RECHARGING", closer.Closed, publish.DetailClosed},
-		{"closed stays closed", "CLOSED", closer.Closed, publish.DetailClosed},
-		{"paid is not closable", "SUCCESS", closer.NotClosable, publish.DetailRejected},
-		{"unknown is refused", "", closer.Refused, publish.DetailFailed},
+		{"recharging is closed", "RECHARGING", closer.Closed, outcome.Closed},
+		{"closed stays closed", "CLOSED", closer.Closed, outcome.Closed},
+		{"paid is not closable", "SUCCESS", closer.NotClosable, outcome.Rejected},
+		{"unknown is refused", "", closer.Refused, outcome.Failed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,6 +1,6 @@
-// Package config reads the function's environment (DESIGN §3). A bad value is
-// one error naming the variable, so that a misconfigured function fails at init
-// with a line an operator can act on.
+// Package config reads the function's environment (the README's Configuration
+// table). A bad value is one error naming the variable, so that a
+// misconfigured function fails at init with a line an operator can act on.
 package config
 
 import (
@@ -19,6 +19,7 @@ type Config struct {
 	SecretFile  string
 	BaseURL     string
 	SecretTTL   time.Duration
+	SecretStale time.Duration // how long past the TTL cached keys serve while the secret cannot be read
 	EventBus    string
 	EventSource string
 	LogLevel    slog.Level
@@ -33,6 +34,7 @@ func Load(getenv func(string) string) (Config, error) {
 		SecretFile:  get("WECHATPAY_SECRET_FILE"),
 		BaseURL:     get("WECHATPAY_BASE_URL"),
 		SecretTTL:   5 * time.Minute,
+		SecretStale: time.Hour,
 		EventBus:    get("RESULT_EVENT_BUS"),
 		EventSource: get("RESULT_EVENT_SOURCE"),
 	}
@@ -55,6 +57,13 @@ func Load(getenv func(string) string) (Config, error) {
 			return c, fmt.Errorf("WECHATPAY_SECRET_TTL: must be a non-negative duration such as 5m or 0 (no caching)")
 		}
 		c.SecretTTL = d
+	}
+	if v := get("WECHATPAY_SECRET_STALE"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return c, fmt.Errorf("WECHATPAY_SECRET_STALE: must be a non-negative duration such as 1h or 0 (never serve keys past the TTL)")
+		}
+		c.SecretStale = d
 	}
 	if c.Namespace = get("METRICS_NAMESPACE"); c.Namespace == "" {
 		c.Namespace = metrics.DefaultNamespace

@@ -15,7 +15,7 @@ func TestLoad(t *testing.T) {
 		check   func(*testing.T, Config)
 	}{
 		{"defaults", map[string]string{"WECHATPAY_SECRET_ID": "wechatpay/merchant"}, "", func(t *testing.T, c Config) {
-			if c.BaseURL != "https://api.mch.weixin.qq.com" || c.SecretTTL != 5*time.Minute || c.EventSource != "wechatpay.recharge" ||
+			if c.BaseURL != "https://api.mch.weixin.qq.com" || c.SecretTTL != 5*time.Minute || c.SecretStale != time.Hour || c.EventSource != "wechatpay.recharge" ||
 				c.LogLevel != slog.LevelInfo || c.EventBus != "" {
 				t.Errorf("defaults = %+v", c)
 			}
@@ -32,6 +32,12 @@ func TestLoad(t *testing.T) {
 		{"base URL with a path", map[string]string{"WECHATPAY_SECRET_ID": "a", "WECHATPAY_BASE_URL": "https://api.mch.weixin.qq.com/v3"}, "WECHATPAY_BASE_URL", nil},
 		{"bad TTL", map[string]string{"WECHATPAY_SECRET_ID": "a", "WECHATPAY_SECRET_TTL": "five minutes"}, "WECHATPAY_SECRET_TTL", nil},
 		{"negative TTL", map[string]string{"WECHATPAY_SECRET_ID": "a", "WECHATPAY_SECRET_TTL": "-1s"}, "WECHATPAY_SECRET_TTL", nil},
+		{"stale window", map[string]string{"WECHATPAY_SECRET_ID": "a", "WECHATPAY_SECRET_STALE": "0"}, "", func(t *testing.T, c Config) {
+			if c.SecretStale != 0 {
+				t.Errorf("stale = %v, want 0", c.SecretStale)
+			}
+		}},
+		{"bad stale window", map[string]string{"WECHATPAY_SECRET_ID": "a", "WECHATPAY_SECRET_STALE": "-1h"}, "WECHATPAY_SECRET_STALE", nil},
 		{"bad log level", map[string]string{"WECHATPAY_SECRET_ID": "a", "LOG_LEVEL": "verbose"}, "LOG_LEVEL", nil},
 		{"reserved source", map[string]string{"WECHATPAY_SECRET_ID": "a", "RESULT_EVENT_SOURCE": "aws.events"}, "RESULT_EVENT_SOURCE", nil},
 	}

@@ -32,6 +32,12 @@ const (
 	CodeInvalidResponse = "INVALID_RESPONSE"
 	CodeUnverified      = "RESPONSE_VERIFICATION_FAILED"
 	CodePublish         = "PUBLISH_FAILED"
+	// CodeUpstream: an error answer without WeChat Pay's {"code","message"}
+	// shape, such as a gateway's HTML page.
+	CodeUpstream = "UPSTREAM_ERROR"
+	// CodeUnsettled: a refused close whose settling query did not say what
+	// state the recharge is in.
+	CodeUnsettled = "CLOSE_UNSETTLED"
 )
 
 // Error is a failure with a kind, a code (WeChat Pay's own where it gave one),

@@ -31,16 +31,32 @@ type Metrics interface {
 	Record(metrics.Invocation) error
 }
 
+// APIBudget is how long an API Gateway invocation may take, whatever the
+// function's timeout: an HTTP API integration gives up at 30 s, and the caller
+// would get API Gateway's own 503 while the close goes on unseen.
+const APIBudget = 29 * time.Second
+
 // Handler implements lambda.Handler.
 type Handler struct {
-	closer  Closer
-	logger  *slog.Logger
-	metrics Metrics
+	closer    Closer
+	logger    *slog.Logger
+	metrics   Metrics
+	apiBudget time.Duration
 }
 
+// Option configures a Handler.
+type Option func(*Handler)
+
+// WithAPIBudget replaces APIBudget.
+func WithAPIBudget(d time.Duration) Option { return func(h *Handler) { h.apiBudget = d } }
+
 // New returns a Handler; m may be nil.
-func New(c Closer, logger *slog.Logger, m Metrics) *Handler {
-	return &Handler{closer: c, logger: logger, metrics: m}
+func New(c Closer, logger *slog.Logger, m Metrics, opts ...Option) *Handler {
+	h := &Handler{closer: c, logger: logger, metrics: m, apiBudget: APIBudget}
+	for _, o := range opts {
+		o(h)
+	}
+	return h
 }
 
 // Invoke handles one event of any trigger.
@@ -50,7 +66,13 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	req, err := trigger.Decode(payload)
 	var res closer.Result
 	if err == nil {
-		res, err = h.closer.Close(wechatpay.WithTrace(ctx, &trace), req.SubMchid, req.OutRechargeNo)
+		cctx := ctx
+		if req.IsAPI() {
+			var cancel context.CancelFunc
+			cctx, cancel = context.WithDeadline(ctx, start.Add(h.apiBudget))
+			defer cancel()
+		}
+		res, err = h.closer.Close(wechatpay.WithTrace(cctx, &trace), req.SubMchid, req.OutRechargeNo)
 	}
 	elapsed := time.Since(start)
 	outcome := string(res.Outcome)
@@ -174,8 +196,12 @@ func (h *Handler) logSummary(ctx context.Context, req trigger.Request, outcome s
 		slog.Int("attempts", trace.Attempts),
 		slog.Int64("duration_ms", d.Milliseconds()),
 	}
-	if req.APIRequestID != "" {
-		attrs = append(attrs, slog.String("api_request_id", req.APIRequestID))
+	for _, a := range [...]struct{ key, value string }{
+		{"api_request_id", req.APIRequestID}, {"caller", req.Caller}, {"source", req.Source}, {"account", req.Account},
+	} {
+		if a.value != "" {
+			attrs = append(attrs, slog.String(a.key, a.value))
+		}
 	}
 	if trace.RequestID != "" {
 		attrs = append(attrs, slog.String("wechatpay_request_id", trace.RequestID))

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda/messages"
 
@@ -190,5 +191,92 @@ func TestSummaryLog(t *testing.T) {
 	}
 	if _, ok := line["duration_ms"]; !ok {
 		t.Error("no duration_ms")
+	}
+}
+
+// deadlineCloser records the deadline its context carries.
+type deadlineCloser struct {
+	deadline time.Time
+	has      bool
+}
+
+func (d *deadlineCloser) Close(ctx context.Context, _, _ string) (closer.Result, error) {
+	d.deadline, d.has = ctx.Deadline()
+	return closed, nil
+}
+
+// An API caller gets its answer within 29 s of the invocation's start, however
+// long the function may run: HTTP API gives up at 30 s.
+func TestAPIInvocationsAnswerWithin29Seconds(t *testing.T) {
+	tests := []struct {
+		name       string
+		event      string
+		lambdaFor  time.Duration
+		wantAtMost time.Duration // the closer's deadline, from the invocation's start
+	}{
+		{"HTTP API under a 60 s timeout", httpEvent, time.Minute, APIBudget},
+		{"REST API under a 60 s timeout", restEvent, time.Minute, APIBudget},
+		{"HTTP API under a shorter timeout keeps it", httpEvent, 10 * time.Second, 10 * time.Second},
+		{"direct invokes keep the function's timeout", directEvent, time.Minute, time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &deadlineCloser{}
+			start := time.Now()
+			ctx, cancel := context.WithTimeout(context.Background(), tt.lambdaFor)
+			defer cancel()
+			if _, err := New(c, slog.New(slog.DiscardHandler), nil).Invoke(ctx, []byte(tt.event)); err != nil {
+				t.Fatal(err)
+			}
+			end := time.Now()
+			if !c.has {
+				t.Fatal("the closer's context has no deadline")
+			}
+			if c.deadline.Before(start.Add(tt.wantAtMost)) || c.deadline.After(end.Add(tt.wantAtMost)) {
+				t.Errorf("closer's deadline %v after the start, want %v", c.deadline.Sub(start), tt.wantAtMost)
+			}
+		})
+	}
+}
+
+// An event too large to decode is still answered as its trigger expects: API
+// Gateway gets HTTP 400, not an invocation error it would turn into a 500.
+func TestOversizedAPIRequestsGet400(t *testing.T) {
+	pad := `,"headers":{"x-pad":"` + strings.Repeat("x", 300<<10) + `"}}`
+	for _, event := range []string{strings.TrimSuffix(httpEvent, "}") + pad, strings.TrimSuffix(restEvent, "}") + pad} {
+		c := &fixedCloser{res: closed}
+		out, err := New(c, slog.New(slog.DiscardHandler), nil).Invoke(context.Background(), []byte(event))
+		if err != nil || !bytes.Contains(out, []byte(`"statusCode":400`)) || !bytes.Contains(out, []byte(`INVALID_INPUT`)) || c.calls != 0 {
+			t.Errorf("answer %.200s, %v; closer called %d times", out, err, c.calls)
+		}
+	}
+}
+
+func TestSummaryLogNamesWhoAsked(t *testing.T) {
+	tests := []struct {
+		event string
+		want  map[string]any
+	}{
+		{`{"version":"0","detail-type":"Recharge Expired","source":"platform.recharges","account":"111122223333",` +
+			`"detail":{"sub_mchid":"1900000109","out_recharge_no":"R1"}}`,
+			map[string]any{"trigger": "eventbridge", "source": "platform.recharges", "account": "111122223333"}},
+		{strings.Replace(httpEvent, `"requestContext":{"requestId":"api-1"}`,
+			`"requestContext":{"requestId":"api-1","authorizer":{"iam":{"accountId":"111122223333","userArn":"arn:aws:iam::111122223333:role/backend"}}}`, 1),
+			map[string]any{"trigger": "http-api", "caller": "arn:aws:iam::111122223333:role/backend", "account": "111122223333"}},
+	}
+	for _, tt := range tests {
+		var logs bytes.Buffer
+		if _, err := New(&fixedCloser{res: closed}, slog.New(slog.NewJSONHandler(&logs, nil)), nil).Invoke(context.Background(), []byte(tt.event)); err != nil {
+			t.Fatal(err)
+		}
+		var line map[string]any
+		if err := json.Unmarshal(logs.Bytes(), &line); err != nil {
+			t.Fatalf("not one JSON line: %s", logs.String())
+		}
+		for k, want := range tt.want {
+			if line[k] != want {
+				t.Errorf("%s = %v, want %v", k, line[k], want)
+			}
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -196,5 +197,94 @@ func TestPrefetchWithoutTTLReadsNothing(t *testing.T) {
 	time.Sleep(10 * time.Millisecond)
 	if c.Reads() != 0 {
 		t.Errorf("reads = %d with TTL 0, want none before the first caller", c.Reads())
+	}
+}
+
+// Past the TTL, a read that fails for a passing reason leaves the keys held
+// serving for the stale window; one that fails for good does not.
+func TestCacheServesStaleKeysWhileSecretsManagerFails(t *testing.T) {
+	throttled := fault.Wrap(fault.Transient, "", errors.New("ThrottlingException: Rate exceeded"), "cannot read secret test/merchant")
+	notFound := fault.New(fault.Configuration, "secret test/merchant not found in Secrets Manager")
+	tests := []struct {
+		name      string
+		readErr   error
+		age       time.Duration // since the keys were read; the TTL is 5m
+		wantStale bool
+	}{
+		{"throttled just past the TTL", throttled, 5*time.Minute + time.Second, true},
+		{"throttled near the end of the window", throttled, 5*time.Minute + 59*time.Minute, true},
+		{"throttled past the window", throttled, 5*time.Minute + time.Hour, false},
+		{"not found", notFound, 5*time.Minute + time.Second, false},
+		{"malformed", nil, 5*time.Minute + time.Second, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := &memorySource{value: validSecret(t)}
+			var log strings.Builder
+			c := NewCache(src, 5*time.Minute, WithStale(time.Hour), WithCacheLogger(slog.New(slog.NewJSONHandler(&log, nil))))
+			now := time.Unix(1_800_000_000, 0)
+			c.now = func() time.Time { return now }
+			held, err := c.Keys(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			src.err = tt.readErr
+			if tt.readErr == nil {
+				src.value = []byte(`{"mchid":"1900000100"}`)
+			}
+			now = now.Add(tt.age)
+			got, err := c.Keys(context.Background())
+			if !tt.wantStale {
+				if err == nil || got != nil {
+					t.Fatalf("Keys = %v, %v; want the read's error", got != nil, err)
+				}
+				if c.StaleServes() != 0 {
+					t.Errorf("stale serves = %d, want 0", c.StaleServes())
+				}
+				return
+			}
+			if err != nil || got != held || c.StaleServes() != 1 || src.reads != 2 {
+				t.Fatalf("Keys = %v, %v; stale serves %d, reads %d; want the held keys once after 2 reads", got == held, err, c.StaleServes(), src.reads)
+			}
+			if !strings.Contains(log.String(), "past their TTL") || !strings.Contains(log.String(), "secret test/merchant") {
+				t.Errorf("stale serving not logged: %s", log.String())
+			}
+			// The next reads wait a pause, then the secret is read again, and a
+			// good read ends the stale serving.
+			if k, _ := c.Keys(context.Background()); k != held || src.reads != 2 {
+				t.Errorf("within the pause: reads %d, want no new read", src.reads)
+			}
+			now = now.Add(staleRetry)
+			src.err = nil
+			if k, err := c.Keys(context.Background()); err != nil || k == held || src.reads != 3 {
+				t.Errorf("after the pause: %v, reads %d; want fresh keys from a third read", err, src.reads)
+			}
+		})
+	}
+}
+
+func TestInvalidatedKeysNeverServeStale(t *testing.T) {
+	src := &memorySource{value: validSecret(t)}
+	c := NewCache(src, time.Minute, WithStale(time.Hour))
+	held, _ := c.Keys(context.Background())
+	c.Invalidate(held)
+	src.err = fault.New(fault.Transient, "throttled")
+	if k, err := c.Keys(context.Background()); err == nil || k != nil {
+		t.Fatalf("after SIGN_ERROR dropped the keys, a throttled read served %v", k != nil)
+	}
+}
+
+func TestNoStaleWindowByDefault(t *testing.T) {
+	src := &memorySource{value: validSecret(t)}
+	c := NewCache(src, time.Minute)
+	now := time.Unix(1_800_000_000, 0)
+	c.now = func() time.Time { return now }
+	if _, err := c.Keys(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	src.err = fault.New(fault.Transient, "throttled")
+	now = now.Add(time.Minute)
+	if _, err := c.Keys(context.Background()); err == nil {
+		t.Fatal("stale keys served without a stale window")
 	}
 }

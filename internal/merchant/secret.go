@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"close-recharge/internal/fault"
@@ -117,13 +118,29 @@ func fieldError(field, problem string) error {
 
 // The messages below are ours: the underlying parse errors may quote the input.
 
-func pemBlock(s, want string) (*pem.Block, error) {
-	block, _ := pem.Decode([]byte(strings.TrimSpace(s)))
+// pemBlock reads a field that must hold exactly one PEM block of one of the
+// given types: text around it, a second block, a block of another type or an
+// encrypted one make the field malformed rather than being skipped.
+func pemBlock(s string, types ...string) (*pem.Block, error) {
+	s = strings.TrimSpace(s)
+	if !strings.HasPrefix(s, "-----BEGIN ") {
+		return nil, errors.New("is not PEM-encoded (or has text before its PEM block)")
+	}
+	block, rest := pem.Decode([]byte(s))
 	if block == nil {
 		return nil, errors.New("is not PEM-encoded")
 	}
-	if !strings.Contains(block.Type, want) {
-		return nil, fmt.Errorf("is a PEM %q block, want %s", block.Type, want)
+	if rest = bytes.TrimSpace(rest); len(rest) > 0 {
+		if next, _ := pem.Decode(rest); next != nil {
+			return nil, errors.New("holds more than one PEM block; give exactly one")
+		}
+		return nil, errors.New("has text after its PEM block")
+	}
+	if !slices.Contains(types, block.Type) {
+		return nil, fmt.Errorf("is a PEM %q block, want %s", block.Type, strings.Join(types, " or "))
+	}
+	if len(block.Headers) > 0 {
+		return nil, errors.New("is an encrypted PEM block; store the key unencrypted in the secret")
 	}
 	return block, nil
 }
@@ -132,7 +149,7 @@ func parsePrivateKey(s string) (*rsa.PrivateKey, error) {
 	if strings.TrimSpace(s) == "" {
 		return nil, errors.New("is required")
 	}
-	block, err := pemBlock(s, "PRIVATE KEY")
+	block, err := pemBlock(s, "PRIVATE KEY", "RSA PRIVATE KEY")
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +167,7 @@ func parsePrivateKey(s string) (*rsa.PrivateKey, error) {
 }
 
 func parsePublicKey(s string) (*rsa.PublicKey, error) {
-	block, err := pemBlock(s, "PUBLIC KEY")
+	block, err := pemBlock(s, "PUBLIC KEY", "RSA PUBLIC KEY")
 	if err != nil {
 		return nil, err
 	}

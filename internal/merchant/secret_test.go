@@ -50,6 +50,27 @@ func TestParse(t *testing.T) {
 			s.WechatPayPublicKey = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----"
 		}, "wechatpay_public_key"},
 		{"certificate garbage", func(s *merchant.Secret) { s.PlatformCertificates = []string{s.WechatPayPublicKey} }, "wechatpay_platform_certificates[0]"},
+		// Each PEM field holds exactly one block of its type: nothing else is skipped over.
+		{"second certificate in one element", func(s *merchant.Secret) {
+			s.PlatformCertificates = []string{s.PlatformCertificates[0] + "\n" + s.PlatformCertificates[0]}
+		}, "wechatpay_platform_certificates[0]"},
+		{"two private keys", func(s *merchant.Secret) { s.MerchantPrivateKey += "\n" + pkcs1 }, "merchant_private_key"},
+		{"private key then a certificate", func(s *merchant.Secret) {
+			s.MerchantPrivateKey += "\n" + s.PlatformCertificates[0]
+		}, "merchant_private_key"},
+		{"public key then a private key", func(s *merchant.Secret) {
+			s.WechatPayPublicKey += "\n" + s.MerchantPrivateKey
+		}, "wechatpay_public_key"},
+		{"text after the private key", func(s *merchant.Secret) { s.MerchantPrivateKey += "\nkept by mistake" }, "merchant_private_key"},
+		{"text before the certificate", func(s *merchant.Secret) {
+			s.PlatformCertificates = []string{"subject=CN=WeChat Pay\n" + s.PlatformCertificates[0]}
+		}, "wechatpay_platform_certificates[0]"},
+		{"certificate block with the wrong type", func(s *merchant.Secret) {
+			s.PlatformCertificates = []string{strings.ReplaceAll(s.PlatformCertificates[0], "CERTIFICATE", "X509 CRL CERTIFICATE")}
+		}, "wechatpay_platform_certificates[0]"},
+		{"encrypted private key", func(s *merchant.Secret) {
+			s.MerchantPrivateKey = strings.Replace(pkcs1, "-----\n", "-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00000000000000000000000000000000\n\n", 1)
+		}, "merchant_private_key"},
 		{"nothing to verify with", func(s *merchant.Secret) {
 			s.WechatPayPublicKey, s.WechatPayPublicKeyID, s.PlatformCertificates = "", "", nil
 		}, "wechatpay_public_key"},

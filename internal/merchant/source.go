@@ -3,6 +3,7 @@ package merchant
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"sync"
 	"time"
@@ -84,28 +85,57 @@ func (f *File) Read(context.Context) ([]byte, error) {
 // Cache keeps parsed keys across warm invocations for TTL (0: read every time).
 // One read runs at a time; a caller that finds one under way waits for it, as
 // long as its context allows, and uses what it read.
+//
+// Past the TTL, when a read fails for a reason that may pass (throttling, the
+// network, a timeout), the keys already held keep serving for up to the stale
+// window: a rotation is still picked up as soon as Secrets Manager answers, and
+// WeChat Pay's SIGN_ERROR or an unverifiable answer drops them at once. A
+// missing or unreadable secret is not a passing failure and is never masked.
 type Cache struct {
 	source Source
 	ttl    time.Duration
+	stale  time.Duration
+	logger *slog.Logger
 	now    func() time.Time
 	turn   chan struct{} // one slot, held while the secret is read
 
-	mu      sync.Mutex // guards keys, fetched and reads
-	keys    *Keys
-	fetched time.Time
-	reads   int
+	mu          sync.Mutex // guards the fields below
+	keys        *Keys
+	fetched     time.Time
+	retryAt     time.Time // while stale keys serve, the next read is not tried before this
+	reads       int
+	staleServes int
 }
 
+// staleRetry is how long stale keys serve after a failed read before the next
+// read is tried: an unreachable Secrets Manager then costs one invocation's
+// wait in that time, not every invocation's.
+const staleRetry = 10 * time.Second
+
+// CacheOption configures a Cache.
+type CacheOption func(*Cache)
+
+// WithStale lets cached keys serve for up to d past the TTL while the secret
+// cannot be read for a passing reason.
+func WithStale(d time.Duration) CacheOption { return func(c *Cache) { c.stale = d } }
+
+// WithCacheLogger sets where stale serving is reported.
+func WithCacheLogger(l *slog.Logger) CacheOption { return func(c *Cache) { c.logger = l } }
+
 // NewCache reads through source, keeping what it read for ttl.
-func NewCache(source Source, ttl time.Duration) *Cache {
-	return &Cache{source: source, ttl: ttl, now: time.Now, turn: make(chan struct{}, 1)}
+func NewCache(source Source, ttl time.Duration, opts ...CacheOption) *Cache {
+	c := &Cache{source: source, ttl: ttl, logger: slog.New(slog.DiscardHandler), now: time.Now, turn: make(chan struct{}, 1)}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
 }
 
 // Keys returns the cached keys, reading and parsing the secret when there are
 // none or they are older than the TTL. A malformed secret is a configuration
 // error naming the secret and the field.
 func (c *Cache) Keys(ctx context.Context) (*Keys, error) {
-	if k := c.fresh(); k != nil {
+	if k := c.cached(); k != nil {
 		return k, nil
 	}
 	select {
@@ -114,10 +144,17 @@ func (c *Cache) Keys(ctx context.Context) (*Keys, error) {
 		return nil, fault.Wrap(fault.Transient, fault.CodeTimeout, ctx.Err(), "no time left while %s was being read", c.source.Name())
 	}
 	defer func() { <-c.turn }()
-	if k := c.fresh(); k != nil { // what the read we waited for brought
+	if k := c.cached(); k != nil { // what the read we waited for brought
 		return k, nil
 	}
-	return c.read(ctx)
+	keys, err := c.read(ctx)
+	if err != nil {
+		if k := c.serveStale(ctx, err); k != nil {
+			return k, nil
+		}
+		return nil, err
+	}
+	return keys, nil
 }
 
 // Prefetch starts the first read in the background, so that the first
@@ -142,13 +179,47 @@ func (c *Cache) Prefetch(ctx context.Context, timeout time.Duration) {
 	}()
 }
 
-func (c *Cache) fresh() *Keys {
+// cached returns keys within the TTL, or stale keys while a failed read's
+// pause lasts.
+func (c *Cache) cached() *Keys {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.keys != nil && c.ttl > 0 && c.now().Sub(c.fetched) < c.ttl {
+	if c.keys == nil || c.ttl <= 0 {
+		return nil
+	}
+	now := c.now()
+	age := now.Sub(c.fetched)
+	switch {
+	case age < c.ttl:
+		return c.keys
+	case age < c.ttl+c.stale && now.Before(c.retryAt):
+		c.staleServes++
 		return c.keys
 	}
 	return nil
+}
+
+// serveStale returns the keys held, when the read failed for a passing reason
+// and they are within the stale window; the caller holds the turn.
+func (c *Cache) serveStale(ctx context.Context, readErr error) *Keys {
+	if fault.KindOf(readErr) != fault.Transient {
+		return nil
+	}
+	c.mu.Lock()
+	now := c.now()
+	age := now.Sub(c.fetched)
+	keys := c.keys
+	if keys == nil || c.ttl <= 0 || age >= c.ttl+c.stale {
+		c.mu.Unlock()
+		return nil
+	}
+	c.staleServes++
+	c.retryAt = now.Add(staleRetry)
+	c.mu.Unlock()
+	fe := fault.As(readErr)
+	c.logger.WarnContext(ctx, "serving cached merchant keys past their TTL", "secret", c.source.Name(),
+		"age_s", int(age.Seconds()), "error_code", fe.Code, "error", fe.Message)
+	return keys
 }
 
 // read reads and parses the secret; the caller holds the turn.
@@ -166,7 +237,7 @@ func (c *Cache) read(ctx context.Context) (*Keys, error) {
 		return nil, &fault.Error{Kind: fe.Kind, Code: fe.Code, Message: c.source.Name() + ": " + fe.Message}
 	}
 	c.mu.Lock()
-	c.keys, c.fetched = keys, c.now()
+	c.keys, c.fetched, c.retryAt = keys, c.now(), time.Time{}
 	c.mu.Unlock()
 	return keys, nil
 }
@@ -186,4 +257,12 @@ func (c *Cache) Reads() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.reads
+}
+
+// StaleServes is how many times keys past their TTL were served because the
+// secret could not be read.
+func (c *Cache) StaleServes() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.staleServes
 }

@@ -22,21 +22,29 @@ type Invocation struct {
 	Attempts     int
 }
 
+// SecretCounts reports, for this instance so far, how many times the merchant
+// secret was read and how many times keys past their TTL were served because
+// it could not be.
+type SecretCounts interface {
+	Reads() int
+	StaleServes() int
+}
+
 // EMF writes one metrics document per invocation.
 type EMF struct {
 	w         io.Writer
 	namespace string
-	reads     func() int // secret reads so far in this instance
+	secret    SecretCounts
 
 	mu        sync.Mutex
 	cold      bool
 	lastReads int
+	lastStale int
 }
 
-// NewEMF writes to w under namespace; reads, when not nil, reports how many
-// times the merchant secret has been read in this instance.
-func NewEMF(w io.Writer, namespace string, reads func() int) *EMF {
-	return &EMF{w: w, namespace: namespace, reads: reads, cold: true}
+// NewEMF writes to w under namespace; secret may be nil.
+func NewEMF(w io.Writer, namespace string, secret SecretCounts) *EMF {
+	return &EMF{w: w, namespace: namespace, secret: secret, cold: true}
 }
 
 type metricDef struct {
@@ -63,6 +71,7 @@ type document struct {
 	Attempts     int     `json:"Attempts"`
 	ColdStart    int     `json:"ColdStart"`
 	SecretReads  int     `json:"SecretReads"`
+	StaleKeys    int     `json:"StaleKeys"`
 	Trigger      string  `json:"trigger"`
 	AWSRequestID string  `json:"aws_request_id"`
 }
@@ -73,6 +82,7 @@ var definitions = []metricDef{
 	{"Attempts", "Count"},
 	{"ColdStart", "Count"},
 	{"SecretReads", "Count"},
+	{"StaleKeys", "Count"},
 }
 
 // Record writes the document for one invocation. Every metric carries the
@@ -81,17 +91,17 @@ func (e *EMF) Record(inv Invocation) error {
 	e.mu.Lock()
 	cold := e.cold
 	e.cold = false
-	reads := 0
-	if e.reads != nil {
-		total := e.reads()
-		reads, e.lastReads = total-e.lastReads, total
+	reads, stale := 0, 0
+	if e.secret != nil {
+		r, s := e.secret.Reads(), e.secret.StaleServes()
+		reads, stale, e.lastReads, e.lastStale = r-e.lastReads, s-e.lastStale, r, s
 	}
 	e.mu.Unlock()
 
 	var d document
 	d.AWS.Timestamp = time.Now().UnixMilli()
 	d.AWS.CloudWatchMetrics[0] = directive{Namespace: e.namespace, Dimensions: [][]string{{"Outcome"}}, Metrics: definitions}
-	d.Outcome, d.Invocations, d.Attempts, d.SecretReads = inv.Outcome, 1, inv.Attempts, reads
+	d.Outcome, d.Invocations, d.Attempts, d.SecretReads, d.StaleKeys = inv.Outcome, 1, inv.Attempts, reads, stale
 	d.CloseLatency = float64(inv.Latency.Microseconds()) / 1e3
 	d.ColdStart = boolToInt(cold)
 	d.Trigger, d.AWSRequestID = inv.Trigger, inv.AWSRequestID

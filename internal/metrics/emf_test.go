@@ -10,11 +10,11 @@ import (
 
 func TestEMFDocuments(t *testing.T) {
 	var out bytes.Buffer
-	reads := 1
-	e := NewEMF(&out, "TestNamespace", func() int { return reads })
+	secret := &counts{reads: 1}
+	e := NewEMF(&out, "TestNamespace", secret)
 	must(t, e.Record(Invocation{Outcome: "closed", Trigger: "direct", AWSRequestID: "r1", Latency: 12500 * time.Microsecond, Attempts: 1}))
 	must(t, e.Record(Invocation{Outcome: "transient", Trigger: "http-api", AWSRequestID: "r2", Latency: time.Second, Attempts: 4}))
-	reads = 2
+	secret.reads, secret.stale = 2, 3
 	must(t, e.Record(Invocation{Outcome: "closed", Trigger: "eventbridge", AWSRequestID: "r3", Attempts: 2}))
 
 	var docs []map[string]any
@@ -30,12 +30,12 @@ func TestEMFDocuments(t *testing.T) {
 		t.Fatalf("%d documents", len(docs))
 	}
 	want := []struct {
-		outcome                      string
-		cold, reads, attempts, latMs float64
-	}{{"closed", 1, 1, 1, 12.5}, {"transient", 0, 0, 4, 1000}, {"closed", 0, 1, 2, 0}}
+		outcome                             string
+		cold, reads, stale, attempts, latMs float64
+	}{{"closed", 1, 1, 0, 1, 12.5}, {"transient", 0, 0, 0, 4, 1000}, {"closed", 0, 1, 3, 2, 0}}
 	for i, d := range docs {
 		w := want[i]
-		if d["Outcome"] != w.outcome || d["ColdStart"] != w.cold || d["SecretReads"] != w.reads || d["Attempts"] != w.attempts ||
+		if d["Outcome"] != w.outcome || d["ColdStart"] != w.cold || d["SecretReads"] != w.reads || d["StaleKeys"] != w.stale || d["Attempts"] != w.attempts ||
 			d["CloseLatency"] != w.latMs || d["Invocations"] != 1.0 {
 			t.Errorf("document %d = %v", i, d)
 		}
@@ -60,6 +60,11 @@ func TestEMFDocuments(t *testing.T) {
 		}
 	}
 }
+
+type counts struct{ reads, stale int }
+
+func (c *counts) Reads() int       { return c.reads }
+func (c *counts) StaleServes() int { return c.stale }
 
 func must(t *testing.T, err error) {
 	t.Helper()

@@ -13,13 +13,6 @@ import (
 	"close-recharge/internal/fault"
 )
 
-// Detail types of the published events.
-const (
-	DetailClosed   = "Recharge Closed"
-	DetailRejected = "Recharge Close Rejected"
-	DetailFailed   = "Recharge Close Failed"
-)
-
 // PutEventsAPI is the one call the publisher makes.
 type PutEventsAPI interface {
 	PutEvents(ctx context.Context, in *eventbridge.PutEventsInput, opts ...func(*eventbridge.Options)) (*eventbridge.PutEventsOutput, error)

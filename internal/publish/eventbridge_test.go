@@ -12,6 +12,7 @@ import (
 
 	"close-recharge/internal/awstest"
 	"close-recharge/internal/fault"
+	"close-recharge/internal/outcome"
 	"close-recharge/internal/publish"
 )
 
@@ -26,7 +27,7 @@ func (partialFailure) PutEvents(context.Context, *eventbridge.PutEventsInput, ..
 
 func TestFailedEntryIsTransient(t *testing.T) {
 	p := &publish.EventBridge{API: partialFailure{}, Bus: "b", Source: "s"}
-	err := p.Publish(context.Background(), publish.DetailClosed, map[string]string{"a": "b"})
+	err := p.Publish(context.Background(), outcome.Closed, map[string]string{"a": "b"})
 	fe := fault.As(err)
 	if fe == nil || fe.Kind != fault.Transient || fe.Code != fault.CodePublish {
 		t.Fatalf("err = %v, want a transient publish failure", err)
@@ -40,7 +41,7 @@ func TestPublishToMoto(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := &publish.EventBridge{API: eventbridge.NewFromConfig(cfg), Bus: bus.Name, Source: "wechatpay.recharge"}
-	if err := p.Publish(context.Background(), publish.DetailRejected, map[string]string{"out_recharge_no": "R1"}); err != nil {
+	if err := p.Publish(context.Background(), outcome.Rejected, map[string]string{"out_recharge_no": "R1"}); err != nil {
 		t.Fatal(err)
 	}
 	events, err := bus.Drain(time.Second)
@@ -48,7 +49,7 @@ func TestPublishToMoto(t *testing.T) {
 		t.Fatal(err)
 	}
 	var d map[string]string
-	if len(events) != 1 || events[0].DetailType != publish.DetailRejected || events[0].Source != "wechatpay.recharge" ||
+	if len(events) != 1 || events[0].DetailType != outcome.Rejected || events[0].Source != "wechatpay.recharge" ||
 		json.Unmarshal(events[0].Detail, &d) != nil || d["out_recharge_no"] != "R1" {
 		t.Fatalf("events = %+v", events)
 	}
@@ -56,7 +57,7 @@ func TestPublishToMoto(t *testing.T) {
 	down := &publish.EventBridge{API: eventbridge.NewFromConfig(awstest.Config("http://127.0.0.1:1")), Bus: bus.Name, Source: "s"}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := down.Publish(ctx, publish.DetailClosed, map[string]string{}); fault.KindOf(err) != fault.Transient {
+	if err := down.Publish(ctx, outcome.Closed, map[string]string{}); fault.KindOf(err) != fault.Transient {
 		t.Fatalf("endpoint down: err = %v, want transient", err)
 	}
 }

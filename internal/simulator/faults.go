@@ -2,9 +2,12 @@ package simulator
 
 import (
 	"context"
+	"encoding/json"
 	"net"
 	"net/http"
 	"time"
+
+	"close-recharge/internal/wechatpay"
 )
 
 // FaultKind is a way for an answer to go wrong.
@@ -30,12 +33,41 @@ const (
 	FaultGarbled
 	// FaultOtherRecharge sends a correctly signed answer about another recharge.
 	FaultOtherRecharge
+	// FaultNone serves the request normally: a placeholder in a queue of faults.
+	FaultNone
+	// FaultOtherSubMchid sends a signed answer about another secondary merchant's recharge.
+	FaultOtherSubMchid
+	// FaultOtherSpMchid sends a signed answer naming another platform merchant.
+	FaultOtherSpMchid
+	// FaultNoState sends a signed recharge without recharge_state.
+	FaultNoState
+	// FaultNullState sends a signed recharge whose recharge_state is null.
+	FaultNullState
+	// FaultUnknownState sends a signed recharge in a state WeChat Pay has not documented.
+	FaultUnknownState
+	// FaultDropFields sends a signed recharge holding only its identifiers and state.
+	FaultDropFields
+	// FaultNullFields sends a signed recharge whose every other field is null.
+	FaultNullFields
+	// FaultBody answers Status with Body as it is (an HTML page, an empty body,
+	// JSON without a code), doing nothing. A 2xx one is signed.
+	FaultBody
+	// FaultRefuse answers Status with Code, doing nothing, while the recharge
+	// is RECHARGING; otherwise it serves the request normally. It is WeChat
+	// Pay refusing a close for a rule of its own.
+	FaultRefuse
+	// FaultPaid makes the money arrive just before the request is served: a
+	// RECHARGING recharge becomes SUCCESS.
+	FaultPaid
 )
 
 var faultNames = map[FaultKind]string{
 	FaultStatus: "status", FaultLatency: "latency", FaultResetBefore: "reset-before",
 	FaultResetAfter: "reset-after", FaultBadSignature: "bad-signature", FaultNoSignature: "no-signature",
 	FaultStaleTimestamp: "stale-timestamp", FaultGarbled: "garbled", FaultOtherRecharge: "other-recharge",
+	FaultNone: "none", FaultOtherSubMchid: "other-sub-mchid", FaultOtherSpMchid: "other-sp-mchid",
+	FaultNoState: "no-state", FaultNullState: "null-state", FaultUnknownState: "unknown-state",
+	FaultDropFields: "drop-fields", FaultNullFields: "null-fields", FaultBody: "body", FaultRefuse: "refuse", FaultPaid: "paid",
 }
 
 func (k FaultKind) String() string { return faultNames[k] }
@@ -46,8 +78,9 @@ type Fault struct {
 	Kind   FaultKind
 	Op     string
 	Times  int
-	Status int    // FaultStatus
-	Code   string // FaultStatus
+	Status int    // FaultStatus, FaultBody, FaultRefuse
+	Code   string // FaultStatus, FaultRefuse
+	Body   string // FaultBody
 	Delay  time.Duration
 }
 
@@ -131,8 +164,66 @@ func (ex *exchange) before() bool {
 	case FaultResetBefore:
 		ex.drop()
 		return false
+	case FaultBody:
+		ex.s.send(ex.w, ex.fault, ex.fault.Status, []byte(ex.fault.Body))
+		return false
+	case FaultRefuse:
+		if rc, ok := ex.s.stored(ex.r); ok && rc.RechargeState == wechatpay.StateRecharging {
+			ex.s.writeError(ex.w, ex.fault.Status, ex.fault.Code, "模拟拒绝："+ex.fault.Code)
+			return false
+		}
+	case FaultPaid:
+		if rc, ok := ex.s.stored(ex.r); ok && rc.RechargeState == wechatpay.StateRecharging {
+			ex.s.SetState(rc.SubMchid, rc.OutRechargeNo, wechatpay.StateSuccess)
+		}
 	}
 	return true
+}
+
+// spoil rewrites a signed recharge answer as a content fault asks; other
+// answers pass unchanged.
+func (f *Fault) spoil(body []byte) []byte {
+	if f == nil {
+		return body
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(body, &m) != nil {
+		return body
+	}
+	identity := map[string]bool{"sp_mchid": true, "sub_mchid": true, "out_recharge_no": true, "recharge_state": true}
+	str := func(k string) string { var s string; _ = json.Unmarshal(m[k], &s); return s }
+	quote := func(s string) json.RawMessage { b, _ := json.Marshal(s); return b }
+	switch f.Kind {
+	case FaultOtherRecharge:
+		m["out_recharge_no"] = quote(str("out_recharge_no") + "X")
+	case FaultOtherSubMchid:
+		m["sub_mchid"] = quote(str("sub_mchid") + "1")
+	case FaultOtherSpMchid:
+		m["sp_mchid"] = quote(str("sp_mchid") + "1")
+	case FaultNoState:
+		delete(m, "recharge_state")
+	case FaultNullState:
+		m["recharge_state"] = json.RawMessage("null")
+	case FaultUnknownState:
+		m["recharge_state"] = quote("FROZEN")
+	case FaultDropFields, FaultNullFields:
+		for k := range m {
+			switch {
+			case identity[k]:
+			case f.Kind == FaultDropFields:
+				delete(m, k)
+			default:
+				m[k] = json.RawMessage("null")
+			}
+		}
+	default:
+		return body
+	}
+	out, err := json.Marshal(m)
+	if err != nil {
+		return body
+	}
+	return out
 }
 
 // afterApply acts on faults that strike once the request took effect; false

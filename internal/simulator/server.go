@@ -13,7 +13,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"reflect"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -432,12 +434,31 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) writeRecharge(w http.ResponseWriter, r *http.Request, rc *wechatpay.Recharge) {
 	ex := exchangeFrom(r.Context())
-	if ex.fault != nil && ex.fault.Kind == FaultOtherRecharge {
-		other := *rc
-		other.OutRechargeNo = rc.OutRechargeNo + "X"
-		rc = &other
+	body, err := json.Marshal(rc)
+	if err != nil {
+		s.writeError(w, http.StatusInternalServerError, "SYSTEM_ERROR", "系统错误")
+		return
 	}
-	s.writeJSON(w, r, http.StatusOK, rc)
+	s.send(w, ex.fault, http.StatusOK, ex.fault.spoil(body))
+}
+
+// stored returns a copy of the recharge a close or query request names.
+func (s *Server) stored(r *http.Request) (wechatpay.Recharge, bool) {
+	// Faults act before the mux serves, so the path is read here.
+	no, ok := noFromPath(r.URL.Path)
+	if !ok || opOf(r) == "apply" {
+		return wechatpay.Recharge{}, false
+	}
+	return s.Recharge(r.URL.Query().Get("sub_mchid"), no)
+}
+
+func noFromPath(p string) (string, bool) {
+	rest, ok := strings.CutPrefix(p, rechargesPath+"/out-recharge-no/")
+	if !ok {
+		return "", false
+	}
+	no, _ := strings.CutSuffix(rest, "/close")
+	return no, no != "" && !strings.Contains(no, "/")
 }
 
 func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
@@ -505,3 +526,54 @@ func (r *recorder) WriteHeader(status int) {
 }
 
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// Matches reports how an answer about a recharge — as a client returned or
+// published it, in JSON — departs from the stored record: every field the
+// answer carries must equal the record's, nested objects alike. An answer may
+// leave fields out or null; it may not name another recharge or another state.
+func (s *Server) Matches(subMchid, outRechargeNo string, answer []byte) error {
+	rc, ok := s.Recharge(subMchid, outRechargeNo)
+	if !ok {
+		return fmt.Errorf("no recharge %s/%s is stored", subMchid, outRechargeNo)
+	}
+	stored, err := json.Marshal(rc)
+	if err != nil {
+		return err
+	}
+	var want, got map[string]any
+	if err := json.Unmarshal(stored, &want); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(answer, &got); err != nil {
+		return fmt.Errorf("answer is not a JSON object: %w", err)
+	}
+	for _, k := range []string{"sub_mchid", "out_recharge_no", "recharge_state"} {
+		if _, ok := got[k]; !ok {
+			return fmt.Errorf("answer has no %s", k)
+		}
+	}
+	return subset("", got, want)
+}
+
+func subset(path string, got, want map[string]any) error {
+	for k, g := range got {
+		w, ok := want[k]
+		if gm, isMap := g.(map[string]any); isMap {
+			wm, _ := w.(map[string]any)
+			if !ok || wm == nil {
+				return fmt.Errorf("answer has %s%s, the record has not", path, k)
+			}
+			if err := subset(path+k+".", gm, wm); err != nil {
+				return err
+			}
+			continue
+		}
+		if g == nil {
+			continue // null says nothing: WeChat Pay writes it for fields it leaves empty
+		}
+		if !ok || !reflect.DeepEqual(g, w) {
+			return fmt.Errorf("answer has %s%s = %v, the record %v", path, k, g, w)
+		}
+	}
+	return nil
+}

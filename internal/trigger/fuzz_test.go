@@ -10,7 +10,10 @@ import (
 	"close-recharge/internal/fault"
 )
 
-var safeID = regexp.MustCompile(`^[0-9A-Za-z]+$`)
+var (
+	safeID     = regexp.MustCompile(`^[0-9A-Za-z]{1,64}$`)
+	safeSubMch = regexp.MustCompile(`^[0-9]{1,32}$`)
+)
 
 // FuzzDecode: whatever arrives, Decode either yields identifiers that are safe
 // to put in a URL or an invalid-input error; it never panics.
@@ -30,6 +33,8 @@ func FuzzDecode(f *testing.F) {
 		`{"sub_mchid":"1900000109","out_recharge_no":"../R1"}`,
 		"{\"sub_mchid\":\"1900000109\",\"out_recharge_no\":\"R\xff\"}",
 		`[[[[[[[[[[]]]]]]]]]]`,
+		`{"sub_mchid":"1900000109","SUB_MCHID":"1","out_recharge_no":"R1"}`,
+		`{"detail-type":"Recharge Closed","detail":{"sub_mchid":"1900000109","out_recharge_no":"R1"}}`,
 		``,
 	} {
 		f.Add([]byte(s))
@@ -45,10 +50,10 @@ func FuzzDecode(f *testing.F) {
 			}
 			return
 		}
-		if !safeID.MatchString(req.OutRechargeNo) || len(req.OutRechargeNo) > 64 {
+		if !safeID.MatchString(req.OutRechargeNo) {
 			t.Fatalf("accepted out_recharge_no %q", req.OutRechargeNo)
 		}
-		if !safeID.MatchString(req.SubMchid) || len(req.SubMchid) > 32 {
+		if !safeSubMch.MatchString(req.SubMchid) {
 			t.Fatalf("accepted sub_mchid %q", req.SubMchid)
 		}
 	})

@@ -8,12 +8,17 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"io"
+	"net/url"
+	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"close-recharge/internal/fault"
+	"close-recharge/internal/outcome"
 	"close-recharge/internal/wechatpay"
 )
 
@@ -27,13 +32,15 @@ const (
 	RESTAPI     Kind = "rest-api"    // API Gateway REST API, proxy integration
 )
 
-// Request is what to close, and how the answer must be shaped.
+// Request is what to close, how the answer must be shaped, and who asked.
 type Request struct {
 	Kind          Kind
 	SubMchid      string
 	OutRechargeNo string
 	APIRequestID  string // API Gateway's request id
-	DetailType    string // EventBridge's detail-type
+	Caller        string // API Gateway: the IAM caller's ARN, when IAM authorised the call
+	Source        string // EventBridge: the envelope's source
+	Account       string // EventBridge: the account that sent the event; API Gateway: the caller's account
 }
 
 // IsAPI reports whether the caller is API Gateway, which needs an HTTP response.
@@ -50,104 +57,97 @@ const MaxEventBytes = 256 << 10
 // five levels.
 const MaxDepth = 32
 
-// ids is the payload of direct invokes and EventBridge details. The fields are
-// json.RawMessage so that a number where a string belongs is named, not coerced.
-type ids struct {
-	SubMchid      json.RawMessage `json:"sub_mchid"`
-	OutRechargeNo json.RawMessage `json:"out_recharge_no"`
-}
-
-// probe holds the fields that tell the triggers apart, and the identifiers of
-// a direct invoke, so that such an event is decoded once.
-type probe struct {
-	ids
-	Version        json.RawMessage `json:"version"`
-	RouteKey       json.RawMessage `json:"routeKey"`
-	HTTPMethod     json.RawMessage `json:"httpMethod"`
-	RequestContext json.RawMessage `json:"requestContext"`
-	DetailType     json.RawMessage `json:"detail-type"`
-	Detail         json.RawMessage `json:"detail"`
-}
-
 // Decode reads an event. Any problem is an invalid-input *fault.Error naming
-// the field; identifiers are validated here, before any URL can exist.
+// the field; identifiers are validated here, before any URL can exist. Once
+// the event is known to come from API Gateway, the Request says so even when
+// the event is refused, so that the caller still gets an HTTP answer.
 func Decode(payload []byte) (Request, error) {
+	req := Request{Kind: Direct}
 	payload = bytes.TrimSpace(payload)
-	if len(payload) > MaxEventBytes {
-		return Request{Kind: Direct}, invalid("event is larger than 256 KiB")
-	}
-	if !utf8.Valid(payload) {
-		return Request{Kind: Direct}, invalid("event is not valid UTF-8")
+	if len(payload) == 0 || payload[0] != '{' {
+		return req, invalid("event must be a JSON object")
 	}
 	if depth(payload) > MaxDepth {
-		return Request{Kind: Direct}, invalid("event nests deeper than 32 levels")
+		return req, invalid("event nests deeper than 32 levels")
 	}
-	if len(payload) == 0 || payload[0] != '{' {
-		return Request{Kind: Direct}, invalid("event must be a JSON object")
+	top, err := members(payload, "")
+	if err != nil {
+		return req, err
 	}
-	var p probe
-	if err := json.Unmarshal(payload, &p); err != nil {
-		return Request{Kind: Direct}, invalid("event is not valid JSON")
-	}
-	if err := rejectDuplicateKeys(payload, ""); err != nil {
-		return Request{Kind: Direct}, err
-	}
+	_, hasContext := top["requestContext"]
 	switch {
-	case len(p.RequestContext) > 0 && string(p.Version) == `"2.0"` && len(p.RouteKey) > 0:
-		return decodeHTTPAPI(payload)
-	case len(p.RequestContext) > 0 && len(p.HTTPMethod) > 0:
-		return decodeRESTAPI(payload)
-	case len(p.DetailType) > 0:
-		var detailType string
-		if err := json.Unmarshal(p.DetailType, &detailType); err != nil {
-			return Request{Kind: EventBridge}, invalid("detail-type must be a JSON string")
-		}
-		return decodeEnvelope(detailType, p.Detail)
+	case hasContext && string(top["version"]) == `"2.0"` && len(top["routeKey"]) > 0:
+		req.Kind = HTTPAPI
+	case hasContext && len(top["httpMethod"]) > 0:
+		req.Kind = RESTAPI
+	case len(top["detail-type"]) > 0:
+		req.Kind = EventBridge
 	}
-	req := Request{Kind: Direct}
-	return req, req.setIDs(p.ids, "")
+	if len(payload) > MaxEventBytes {
+		return req, invalid("event is larger than 256 KiB")
+	}
+	if !utf8.Valid(payload) {
+		return req, invalid("event is not valid UTF-8")
+	}
+	switch req.Kind {
+	case HTTPAPI:
+		return req, req.decodeHTTPAPI(payload)
+	case RESTAPI:
+		return req, req.decodeRESTAPI(payload)
+	case EventBridge:
+		return req, req.decodeEnvelope(top)
+	}
+	return req, req.setIDs(top, "")
 }
 
-func decodeEnvelope(detailType string, detail json.RawMessage) (Request, error) {
-	req := Request{Kind: EventBridge, DetailType: detailType}
-	detail = bytes.TrimSpace(detail)
+func (r *Request) decodeEnvelope(top map[string]json.RawMessage) error {
+	detailType, err := stringField(top["detail-type"], "detail-type")
+	if err != nil {
+		return err
+	}
+	if outcome.IsOwn(detailType) {
+		return invalid("detail-type " + strconv.Quote(detailType) + " is an outcome this function publishes, not a close request")
+	}
+	// Who sent it, for the summary line: optional, but never of the wrong type.
+	if raw, ok := top["source"]; ok {
+		if r.Source, err = stringField(raw, "source"); err != nil {
+			return err
+		}
+	}
+	if raw, ok := top["account"]; ok {
+		if r.Account, err = stringField(raw, "account"); err != nil {
+			return err
+		}
+	}
+	detail := bytes.TrimSpace(top["detail"])
 	if len(detail) == 0 || string(detail) == "null" {
-		return req, invalid("detail is required in an EventBridge event")
+		return invalid("detail is required in an EventBridge event")
 	}
 	// Some producers put the detail in as a JSON string.
 	if detail[0] == '"' {
 		var s string
 		if err := json.Unmarshal(detail, &s); err != nil {
-			return req, invalid("detail is not valid JSON")
+			return invalid("detail is not valid JSON")
 		}
 		detail = []byte(strings.TrimSpace(s))
 	}
 	if len(detail) == 0 || detail[0] != '{' {
-		return req, invalid("detail must be a JSON object with sub_mchid and out_recharge_no")
+		return invalid("detail must be a JSON object with sub_mchid and out_recharge_no")
 	}
-	if err := req.fill(detail, "detail."); err != nil {
-		return req, err
-	}
-	return req, rejectDuplicateKeys(detail, "detail.")
-}
-
-// fill reads sub_mchid and out_recharge_no from a JSON object whose duplicate
-// keys the caller checks.
-func (r *Request) fill(obj []byte, prefix string) error {
-	var v ids
-	if err := json.Unmarshal(obj, &v); err != nil {
-		return invalid(prefix + "sub_mchid and " + prefix + "out_recharge_no must be in a JSON object")
-	}
-	return r.setIDs(v, prefix)
-}
-
-// setIDs takes the identifiers as strings and validates them.
-func (r *Request) setIDs(v ids, prefix string) error {
-	var err error
-	if r.SubMchid, err = stringField(v.SubMchid, prefix+"sub_mchid"); err != nil {
+	fields, err := members(detail, "detail.")
+	if err != nil {
 		return err
 	}
-	if r.OutRechargeNo, err = stringField(v.OutRechargeNo, prefix+"out_recharge_no"); err != nil {
+	return r.setIDs(fields, "detail.")
+}
+
+// setIDs takes the identifiers, by their exact names, as strings and validates them.
+func (r *Request) setIDs(fields map[string]json.RawMessage, prefix string) error {
+	var err error
+	if r.SubMchid, err = stringField(fields["sub_mchid"], prefix+"sub_mchid"); err != nil {
+		return err
+	}
+	if r.OutRechargeNo, err = stringField(fields["out_recharge_no"], prefix+"out_recharge_no"); err != nil {
 		return err
 	}
 	return r.validate(prefix)
@@ -174,42 +174,55 @@ func (r *Request) validate(prefix string) error {
 	return nil
 }
 
-func decodeHTTPAPI(payload []byte) (Request, error) {
-	req := Request{Kind: HTTPAPI}
+func (r *Request) decodeHTTPAPI(payload []byte) error {
 	var e events.APIGatewayV2HTTPRequest
 	if err := json.Unmarshal(payload, &e); err != nil {
-		return req, invalid("HTTP API event is malformed")
+		return invalid("HTTP API event is malformed")
 	}
-	req.APIRequestID = e.RequestContext.RequestID
-	return req, req.fillAPI(e.PathParameters, e.QueryStringParameters, e.Body, e.IsBase64Encoded)
+	r.APIRequestID = e.RequestContext.RequestID
+	if iam := e.RequestContext.Authorizer; iam != nil && iam.IAM != nil {
+		r.Caller, r.Account = iam.IAM.UserARN, iam.IAM.AccountID
+	}
+	// HTTP API joins a repeated query parameter's values with commas.
+	var subs []string
+	if v, ok := e.QueryStringParameters["sub_mchid"]; ok {
+		subs = strings.Split(v, ",")
+	}
+	return r.fillAPI(e.PathParameters["out_recharge_no"], subs, e.Body, e.IsBase64Encoded)
 }
 
-func decodeRESTAPI(payload []byte) (Request, error) {
-	req := Request{Kind: RESTAPI}
+func (r *Request) decodeRESTAPI(payload []byte) error {
 	var e events.APIGatewayProxyRequest
 	if err := json.Unmarshal(payload, &e); err != nil {
-		return req, invalid("REST API event is malformed")
+		return invalid("REST API event is malformed")
 	}
-	req.APIRequestID = e.RequestContext.RequestID
-	query := e.QueryStringParameters
-	if vals := e.MultiValueQueryStringParameters["sub_mchid"]; len(vals) > 1 {
-		for _, v := range vals[1:] {
-			if v != vals[0] {
-				return req, invalid("sub_mchid is given twice in the query string with different values")
-			}
-		}
+	r.APIRequestID = e.RequestContext.RequestID
+	r.Caller, r.Account = e.RequestContext.Identity.UserArn, e.RequestContext.Identity.AccountID
+	subs := e.MultiValueQueryStringParameters["sub_mchid"]
+	if v, ok := e.QueryStringParameters["sub_mchid"]; ok && len(subs) == 0 {
+		subs = []string{v}
 	}
-	return req, req.fillAPI(e.PathParameters, query, e.Body, e.IsBase64Encoded)
+	// REST API passes path parameters still percent-encoded; HTTP API decodes them.
+	no, err := url.PathUnescape(e.PathParameters["out_recharge_no"])
+	if err != nil {
+		return invalid("out_recharge_no path parameter is not valid percent-encoding")
+	}
+	return r.fillAPI(no, subs, e.Body, e.IsBase64Encoded)
 }
 
 // fillAPI reads POST /recharges/{out_recharge_no}/close: sub_mchid from the
-// query string or a JSON body, which must agree when both give it.
-func (r *Request) fillAPI(path, query map[string]string, body string, isBase64 bool) error {
-	r.OutRechargeNo = path["out_recharge_no"]
+// query string (every value it was given there) or a JSON body, which must
+// agree when both give it.
+func (r *Request) fillAPI(outRechargeNo string, fromQuery []string, body string, isBase64 bool) error {
+	r.OutRechargeNo = outRechargeNo
 	if r.OutRechargeNo == "" {
 		return invalid("out_recharge_no path parameter is required: POST /recharges/{out_recharge_no}/close")
 	}
-	fromQuery, inQuery := query["sub_mchid"]
+	for _, v := range fromQuery[min(1, len(fromQuery)):] {
+		if v != fromQuery[0] {
+			return invalid("sub_mchid is given twice in the query string with different values")
+		}
+	}
 	raw := []byte(body)
 	if isBase64 {
 		var err error
@@ -226,26 +239,26 @@ func (r *Request) fillAPI(path, query map[string]string, body string, isBase64 b
 		if !utf8.Valid(raw) {
 			return invalid("body is not valid UTF-8")
 		}
-		var v ids
-		if raw[0] != '{' || json.Unmarshal(raw, &v) != nil {
-			return invalid(`body must be a JSON object such as {"sub_mchid":"1900000109"}`)
+		const shape = `body must be a JSON object such as {"sub_mchid":"1900000109"}`
+		if raw[0] != '{' || !json.Valid(raw) {
+			return invalid(shape)
 		}
-		if err := rejectDuplicateKeys(raw, "body."); err != nil {
+		fields, err := members(raw, "body.")
+		if err != nil {
 			return err
 		}
-		if len(v.SubMchid) > 0 && string(v.SubMchid) != "null" {
-			var err error
-			if fromBody, err = stringField(v.SubMchid, "sub_mchid"); err != nil {
+		if v, ok := fields["sub_mchid"]; ok && string(v) != "null" {
+			if fromBody, err = stringField(v, "sub_mchid"); err != nil {
 				return err
 			}
 			inBody = true
 		}
 	}
 	switch {
-	case inQuery && inBody && fromQuery != fromBody:
+	case len(fromQuery) > 0 && inBody && fromQuery[0] != fromBody:
 		return invalid("sub_mchid in the query string and in the body differ")
-	case inQuery:
-		r.SubMchid = fromQuery
+	case len(fromQuery) > 0:
+		r.SubMchid = fromQuery[0]
 	case inBody:
 		r.SubMchid = fromBody
 	default:
@@ -254,31 +267,74 @@ func (r *Request) fillAPI(path, query map[string]string, body string, isBase64 b
 	return r.validate("")
 }
 
-// rejectDuplicateKeys refuses an object that names a key twice: encoding/json
-// would silently keep the last, and a proxy or logger in front of us may have
-// read the first. obj is already known to be a valid JSON object.
-func rejectDuplicateKeys(obj []byte, prefix string) error {
-	dec := json.NewDecoder(bytes.NewReader(obj))
-	if _, err := dec.Token(); err != nil {
-		return invalid("event is not valid JSON")
+// members reads a JSON object's members by their exact names. A name given
+// twice is refused, and so are two names that encoding/json would take for
+// one (SUB_MCHID beside sub_mchid, or a Unicode letter that folds onto an
+// ASCII one): json would silently keep the last, and a proxy or logger in
+// front of us may have read the first. obj starts with '{'.
+func members(obj []byte, prefix string) (map[string]json.RawMessage, error) {
+	bad := invalid(strings.TrimSuffix(prefix, ".") + " is not valid JSON")
+	if prefix == "" {
+		bad = invalid("event is not valid JSON")
 	}
-	seen := map[string]bool{}
+	dec := json.NewDecoder(bytes.NewReader(obj))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, bad
+	}
+	fields := map[string]json.RawMessage{}
+	folded := map[string]string{}
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return invalid("event is not valid JSON")
+			return nil, bad
 		}
-		key, _ := tok.(string)
-		if seen[key] {
-			return invalid(prefix + key + " is given twice")
+		name, _ := tok.(string)
+		fold := foldName(name)
+		if first, seen := folded[fold]; seen {
+			if first == name {
+				return nil, invalid(prefix + name + " is given twice")
+			}
+			return nil, invalid(prefix + first + " is given twice, also as " + strconv.Quote(name))
 		}
-		seen[key] = true
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return invalid("event is not valid JSON")
+		folded[fold] = name
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, bad
+		}
+		fields[name] = v
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, bad
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, bad
+	}
+	return fields, nil
+}
+
+// foldName maps names that encoding/json matches to one another (it compares
+// them with Unicode simple case folding) onto one key: each rune becomes the
+// least rune of its folding orbit, so k, K and the Kelvin sign all become K.
+func foldName(s string) string {
+	ascii := true
+	for i := range len(s) {
+		if s[i] >= utf8.RuneSelf {
+			ascii = false
+			break
 		}
 	}
-	return nil
+	if ascii {
+		return strings.ToUpper(s)
+	}
+	var b strings.Builder
+	for _, r := range s {
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		b.WriteRune(least)
+	}
+	return b.String()
 }
 
 // depth is how deeply JSON text nests objects and arrays, strings skipped.

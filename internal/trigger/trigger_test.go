@@ -14,9 +14,10 @@ func TestDecodeFixtures(t *testing.T) {
 	want := map[string]Request{
 		"direct.json":           {Kind: Direct, SubMchid: "1900000109", OutRechargeNo: "RCDEMO0001"},
 		"scheduler.json":        {Kind: Direct, SubMchid: "1900000109", OutRechargeNo: "RCDEMO0002"},
-		"eventbridge-rule.json": {Kind: EventBridge, SubMchid: "1900000109", OutRechargeNo: "RCDEMO0003", DetailType: "Recharge Expired"},
-		"http-api.json":         {Kind: HTTPAPI, SubMchid: "1900000109", OutRechargeNo: "RCDEMO0004", APIRequestID: "JKJaXmPLvHcESHA="},
-		"rest-api.json":         {Kind: RESTAPI, SubMchid: "1900000109", OutRechargeNo: "RCDEMO0005", APIRequestID: "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"},
+		"eventbridge-rule.json": {Kind: EventBridge, SubMchid: "1900000109", OutRechargeNo: "RCDEMO0003", Source: "platform.recharges", Account: "123456789012"},
+		"http-api.json": {Kind: HTTPAPI, SubMchid: "1900000109", OutRechargeNo: "RCDEMO0004", APIRequestID: "JKJaXmPLvHcESHA=",
+			Caller: "arn:aws:iam::123456789012:user/platform-backend", Account: "123456789012"},
+		"rest-api.json": {Kind: RESTAPI, SubMchid: "1900000109", OutRechargeNo: "RCDEMO0005", APIRequestID: "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"},
 	}
 	paths, _ := filepath.Glob("../../events/*.json")
 	if len(paths) != len(want) {
@@ -69,6 +70,20 @@ func TestDecodeAPIGateway(t *testing.T) {
 		{"bad base64", v2 + `,"body":"***","isBase64Encoded":true}`, "", "base64"},
 		{"body too large", v2 + `,"body":"{\"pad\":\"` + strings.Repeat("x", MaxBodyBytes) + `\"}"}`, "", "larger than"},
 		{"sub_mchid not digits", v2 + `,"queryStringParameters":{"sub_mchid":"19x"}}`, "", "sub_mchid must be"},
+		// HTTP API joins repeated values with commas; REST API lists them. Both read them alike.
+		{"v2 repeated query values agree", v2 + `,"queryStringParameters":{"sub_mchid":"1900000109,1900000109"}}`, "1900000109", ""},
+		{"v1 repeated query values agree", v1 + `,"queryStringParameters":{"sub_mchid":"1900000109"},"multiValueQueryStringParameters":{"sub_mchid":["1900000109","1900000109"]}}`, "1900000109", ""},
+		{"v2 repeated query values differ", v2 + `,"queryStringParameters":{"sub_mchid":"1900000109,1900000108"}}`, "", "twice"},
+		{"v1 repeated query values differ, last one first", v1 + `,"queryStringParameters":{"sub_mchid":"1900000108"},"multiValueQueryStringParameters":{"sub_mchid":["1900000109","1900000108"]}}`, "", "twice"},
+		{"v2 empty repeat", v2 + `,"queryStringParameters":{"sub_mchid":"1900000109,"}}`, "", "twice"},
+		{"v1 percent-encoded path parameter", strings.Replace(v1, `"R1"`, `"R%31"`, 1) + `,"queryStringParameters":{"sub_mchid":"1900000109"}}`, "1900000109", ""},
+		{"v1 percent-encoded slash", strings.Replace(v1, `"R1"`, `"R%2F1"`, 1) + `,"queryStringParameters":{"sub_mchid":"1900000109"}}`, "", "out_recharge_no must be"},
+		{"v1 bad percent-encoding", strings.Replace(v1, `"R1"`, `"R%3"`, 1) + `,"queryStringParameters":{"sub_mchid":"1900000109"}}`, "", "percent-encoding"},
+		{"v1 double-encoded stays encoded once", strings.Replace(v1, `"R1"`, `"R%2531"`, 1) + `,"queryStringParameters":{"sub_mchid":"1900000109"}}`, "", "out_recharge_no must be"},
+		{"case variant in the body", v2 + `,"body":"{\"sub_mchid\":\"1900000109\",\"SUB_MCHID\":\"1900000108\"}"}`, "", "given twice"},
+		{"only a case variant in the body", v2 + `,"body":"{\"SUB_MCHID\":\"1900000109\"}"}`, "", "sub_mchid is required"},
+		{"v2 oversized event", v2 + `,"queryStringParameters":{"sub_mchid":"1900000109"},"headers":{"x":"` + strings.Repeat("x", MaxEventBytes) + `"}}`, "", "larger than 256 KiB"},
+		{"v1 oversized event", v1 + `,"queryStringParameters":{"sub_mchid":"1900000109"},"headers":{"x":"` + strings.Repeat("x", MaxEventBytes) + `"}}`, "", "larger than 256 KiB"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -114,6 +129,11 @@ func TestDecodeEventBridgeAndDirect(t *testing.T) {
 		{"empty", ``, Direct, "JSON object"},
 		{"not JSON", `{sub_mchid}`, Direct, "not valid JSON"},
 		{"invalid UTF-8", "{\"sub_mchid\":\"1900000109\",\"out_recharge_no\":\"R\xff\"}", Direct, "UTF-8"},
+		{"upper-case names are not the fields", `{"SUB_MCHID":"1900000109","OUT_RECHARGE_NO":"R1"}`, Direct, "sub_mchid is required"},
+		{"our own Recharge Closed", `{"detail-type":"Recharge Closed","source":"wechatpay.recharge","detail":{"sub_mchid":"1900000109","out_recharge_no":"R1","recharge_state":"CLOSED"}}`, EventBridge, "outcome this function publishes"},
+		{"our own Recharge Close Rejected", `{"detail-type":"Recharge Close Rejected","source":"other","detail":{"sub_mchid":"1900000109","out_recharge_no":"R1"}}`, EventBridge, "outcome this function publishes"},
+		{"our own Recharge Close Failed", `{"detail-type":"Recharge Close Failed","detail":{"sub_mchid":"1900000109","out_recharge_no":"R1","error":{"code":"NO_AUTH"}}}`, EventBridge, "outcome this function publishes"},
+		{"source of the wrong type", `{"detail-type":"Recharge Expired","source":5,"detail":{"sub_mchid":"1900000109","out_recharge_no":"R1"}}`, EventBridge, "source must be a JSON string"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -158,6 +178,14 @@ func TestHostileEvents(t *testing.T) {
 		{"escaped slash", `{"sub_mchid":"1900000109","out_recharge_no":"R1\/..\/x"}`, "out_recharge_no must be"},
 		{"NUL byte", `{"sub_mchid":"1900000109","out_recharge_no":"R1\u0000"}`, "out_recharge_no must be"},
 		{"unicode escape of a digit", `{"sub_mchid":"\uff11900000109","out_recharge_no":"R1"}`, "sub_mchid must be"},
+		{"case variant beside sub_mchid", `{"sub_mchid":"1900000109","SUB_MCHID":"1900000108","out_recharge_no":"R1"}`, "sub_mchid is given twice, also as \"SUB_MCHID\""},
+		{"case variant before out_recharge_no", `{"Out_Recharge_No":"R2","sub_mchid":"1900000109","out_recharge_no":"R1"}`, "given twice"},
+		{"Kelvin sign folds onto k", `{"sub_mchid":"1900000109","out_recharge_no":"R1","\u212a":"1","k":"2"}`, "given twice"},
+		{"long s folds onto s", `{"\u017fub_mchid":"1900000108","sub_mchid":"1900000109","out_recharge_no":"R1"}`, "given twice"},
+		{"case variant in detail", `{"detail-type":"Recharge Expired","detail":{"sub_mchid":"1900000109","Sub_Mchid":"1900000108","out_recharge_no":"R1"}}`, "detail.sub_mchid is given twice"},
+		{"case variant of detail", `{"detail-type":"Recharge Expired","detail":{"sub_mchid":"1900000109","out_recharge_no":"R1"},"DETAIL":{}}`, "detail is given twice"},
+		{"case variant in a string detail", `{"detail-type":"Recharge Expired","detail":"{\"sub_mchid\":\"1900000109\",\"SUB_MCHID\":\"1\",\"out_recharge_no\":\"R1\"}"}`, "detail.sub_mchid is given twice"},
+		{"trailing data after the object", `{"sub_mchid":"1900000109","out_recharge_no":"R1"}{"x":1}`, "not valid JSON"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -76,16 +77,17 @@ type businessRefusal struct{ err *fault.Error }
 func (b *businessRefusal) Error() string { return b.err.Error() }
 func (b *businessRefusal) Unwrap() error { return b.err }
 
-// call runs send with retries and decodes a verified 2xx answer into out;
-// check then judges the decoded answer.
-func (c *Client) call(ctx context.Context, op string, out any, send func(context.Context) (*core.APIResult, error), check func() error) error {
+// call runs send with retries and returns a verified 2xx answer that check
+// accepts. Every attempt decodes into a value of its own: nothing of an earlier
+// answer can survive into a later one.
+func call[T any](ctx context.Context, c *Client, op string, send func(context.Context) (*core.APIResult, error), check func(*T) error) (*T, error) {
 	p := c.retry
 	trace := traceFrom(ctx)
 	var last error
 	for attempt := 1; ; attempt++ {
 		timeout, ok := p.attemptBudget(ctx)
 		if !ok {
-			return giveUp(ctx, last)
+			return nil, giveUp(ctx, last)
 		}
 		actx, cancel := context.WithTimeout(ctx, timeout)
 		start := time.Now()
@@ -94,7 +96,7 @@ func (c *Client) call(ctx context.Context, op string, out any, send func(context
 		if res != nil && res.Response != nil {
 			status, reqID = res.Response.StatusCode, res.Response.Header.Get("Request-Id")
 		}
-		err = c.judge(actx, res, err, out, check)
+		out, err := judge(actx, res, err, check)
 		cancel()
 		if trace != nil {
 			trace.Attempts++
@@ -104,7 +106,7 @@ func (c *Client) call(ctx context.Context, op string, out any, send func(context
 		}
 		c.logAttempt(ctx, op, attempt, status, reqID, time.Since(start), err)
 		if err == nil {
-			return nil
+			return out, nil
 		}
 		fe := fault.As(err)
 		if fe.RequestID == "" {
@@ -112,19 +114,19 @@ func (c *Client) call(ctx context.Context, op string, out any, send func(context
 		}
 		last = err
 		if !retryable(err) || ctx.Err() != nil {
-			return giveUp(ctx, last)
+			return nil, giveUp(ctx, last)
 		}
 		if attempt >= p.MaxAttempts {
-			return last
+			return nil, last
 		}
-		delay := p.backoff(attempt, fe.Code == "RATELIMIT_EXCEEDED" || fe.Code == "FREQUENCY_LIMITED" || fe.Status == http.StatusTooManyRequests)
+		delay := p.backoff(attempt, fe.Code == CodeRateLimited || fe.Code == CodeFrequencyLimited || fe.Status == http.StatusTooManyRequests)
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl)-delay-p.Reserve < p.MinAttempt {
-			return last
+			return nil, last
 		}
 		select {
 		case <-time.After(delay):
 		case <-ctx.Done():
-			return giveUp(ctx, last)
+			return nil, giveUp(ctx, last)
 		}
 	}
 }
@@ -176,64 +178,81 @@ func retryable(err error) bool {
 	return fault.KindOf(err) == fault.Transient
 }
 
-// judge turns the SDK's result into nil or a classified error.
-func (c *Client) judge(ctx context.Context, res *core.APIResult, err error, out any, check func() error) error {
+// judge turns the SDK's result into a fresh, checked answer or a classified error.
+func judge[T any](ctx context.Context, res *core.APIResult, err error, check func(*T) error) (*T, error) {
 	var apiErr *core.APIError
 	switch {
 	case err == nil:
 	case errors.As(err, &apiErr):
-		return classifyAPIError(apiErr)
+		return nil, classifyAPIError(apiErr)
 	case res == nil:
 		// Nothing was sent: the request could not be built or signed.
-		return fault.Wrap(fault.Configuration, "", err, "cannot sign the WeChat Pay request with the merchant key")
+		return nil, fault.Wrap(fault.Configuration, "", err, "cannot sign the WeChat Pay request with the merchant key")
 	case res.Response == nil:
 		if ctx.Err() != nil {
-			return fault.Wrap(fault.Transient, fault.CodeTimeout, err, "WeChat Pay did not answer in time")
+			return nil, fault.Wrap(fault.Transient, fault.CodeTimeout, err, "WeChat Pay did not answer in time")
 		}
-		return fault.Wrap(fault.Transient, fault.CodeNetwork, err, "cannot reach WeChat Pay")
+		return nil, fault.Wrap(fault.Transient, fault.CodeNetwork, err, "cannot reach WeChat Pay")
 	default:
-		return &fault.Error{Kind: fault.Transient, Code: fault.CodeUnverified,
+		return nil, &fault.Error{Kind: fault.Transient, Code: fault.CodeUnverified,
 			Message: "WeChat Pay's answer did not verify", Status: res.Response.StatusCode,
 			Cause: errors.Join(ErrUnverified, err)}
 	}
+	out := new(T)
 	body, err := io.ReadAll(res.Response.Body)
 	if err == nil {
 		err = json.Unmarshal(body, out)
 	}
 	if err == nil {
-		err = check()
+		err = check(out)
 	}
 	if err != nil {
-		return &fault.Error{Kind: fault.Transient, Code: fault.CodeInvalidResponse,
+		return nil, &fault.Error{Kind: fault.Transient, Code: fault.CodeInvalidResponse,
 			Message: "WeChat Pay's answer is not the expected recharge", Status: res.Response.StatusCode, Cause: err}
 	}
-	return nil
+	return out, nil
 }
 
+// WeChat Pay's error codes that decide an outcome by themselves.
+const (
+	CodeOrderNotExist    = "ORDER_NOT_EXIST"
+	CodeNoAuth           = "NO_AUTH"
+	CodeSignError        = "SIGN_ERROR"
+	CodeParamError       = "PARAM_ERROR"
+	CodeRateLimited      = "RATELIMIT_EXCEEDED"
+	CodeFrequencyLimited = "FREQUENCY_LIMITED"
+)
+
 // classifyAPIError decides by code, not status: WeChat Pay uses 403 for
-// business refusals as well as for NO_AUTH.
+// business refusals as well as for NO_AUTH, and a 404 is a missing recharge
+// only when its code says so — from a gateway or a changed path it is a fault.
+// An answer without WeChat Pay's error shape (an HTML page, an empty body) is
+// never a business answer.
 func classifyAPIError(e *core.APIError) error {
 	fe := &fault.Error{Code: e.Code, Message: cleanMessage(e.Message), Status: e.StatusCode, RequestID: e.Header.Get("Request-Id")}
+	status := fmt.Sprintf("HTTP %d %s", e.StatusCode, http.StatusText(e.StatusCode))
 	if fe.Code == "" {
-		fe.Code = http.StatusText(e.StatusCode)
+		fe.Kind, fe.Code = fault.Transient, fault.CodeUpstream
+		fe.Message = "WeChat Pay answered " + status + " without an error code"
+		return fe
 	}
 	if fe.Message == "" {
-		fe.Message = "WeChat Pay answered HTTP " + http.StatusText(e.StatusCode)
+		fe.Message = "WeChat Pay answered " + status
 	}
 	switch {
-	case e.StatusCode == http.StatusTooManyRequests || e.Code == "RATELIMIT_EXCEEDED" || e.Code == "FREQUENCY_LIMITED":
+	case e.StatusCode == http.StatusTooManyRequests || e.Code == CodeRateLimited || e.Code == CodeFrequencyLimited:
 		fe.Kind = fault.Transient
 	case e.StatusCode >= 500:
 		fe.Kind = fault.Transient
-	case e.Code == "SIGN_ERROR" || e.StatusCode == http.StatusUnauthorized:
+	case e.Code == CodeSignError || e.StatusCode == http.StatusUnauthorized:
 		fe.Kind = fault.Configuration
 		fe.Cause = ErrSignRejected
-	case e.Code == "PARAM_ERROR":
+	case e.Code == CodeParamError:
 		fe.Kind = fault.InvalidInput
-	case e.Code == "NO_AUTH", e.Code == "ORDER_NOT_EXIST":
+	case e.Code == CodeNoAuth, e.Code == CodeOrderNotExist:
 		fe.Kind = fault.Refused
 	case e.StatusCode == http.StatusNotFound:
-		fe.Kind, fe.Code = fault.Refused, "ORDER_NOT_EXIST"
+		fe.Kind = fault.Transient
 	case e.StatusCode >= 400:
 		fe.Kind = fault.Refused
 		return &businessRefusal{fe}

@@ -30,6 +30,7 @@ const rechargesPath = "/v3/platsolution/ecommerce/recharges"
 // Client talks to WeChat Pay as one platform merchant.
 type Client struct {
 	sdk    *core.Client
+	mchid  string // the platform merchant: every answer's sp_mchid, when it names one
 	base   string
 	retry  RetryPolicy
 	logger *slog.Logger
@@ -72,7 +73,7 @@ func New(keys *merchant.Keys, opts ...Option) (*Client, error) {
 	if err := ValidateBaseURL(s.base); err != nil {
 		return nil, fault.New(fault.Configuration, "WeChat Pay base URL %v", err)
 	}
-	c := &Client{base: s.base, retry: s.retry, logger: s.logger}
+	c := &Client{mchid: keys.MchID, base: s.base, retry: s.retry, logger: s.logger}
 
 	var sdkOpts []core.ClientOption
 	switch {
@@ -118,14 +119,9 @@ func (c *Client) Query(ctx context.Context, subMchid, outRechargeNo string) (*Re
 		return nil, err
 	}
 	u := c.rechargeURL(subMchid, outRechargeNo, "")
-	var r Recharge
-	err := c.call(ctx, "query", &r, func(ctx context.Context) (*core.APIResult, error) {
+	return call(ctx, c, "query", func(ctx context.Context) (*core.APIResult, error) {
 		return c.sdk.Get(ctx, u)
-	}, checkSame(outRechargeNo, &r))
-	if err != nil {
-		return nil, err
-	}
-	return &r, nil
+	}, c.sameRecharge(subMchid, outRechargeNo))
 }
 
 // Close closes a recharge and returns it in its final state: CLOSED (closed
@@ -142,13 +138,12 @@ func (c *Client) Close(ctx context.Context, subMchid, outRechargeNo string) (*Re
 		return nil, err
 	}
 	u := c.rechargeURL(subMchid, outRechargeNo, "/close")
-	var r Recharge
-	err := c.call(ctx, "close", &r, func(ctx context.Context) (*core.APIResult, error) {
+	r, err := call(ctx, c, "close", func(ctx context.Context) (*core.APIResult, error) {
 		return c.sdk.Post(ctx, u, map[string]any{})
-	}, checkSame(outRechargeNo, &r))
+	}, c.sameRecharge(subMchid, outRechargeNo))
 	if err == nil {
 		if r.RechargeState == StateClosed || r.RechargeState == StateSuccess {
-			return &r, nil
+			return r, nil
 		}
 		return nil, &fault.Error{Kind: fault.Transient, Code: fault.CodeInvalidResponse,
 			Message: "WeChat Pay accepted the close but the recharge is " + r.RechargeState}
@@ -160,26 +155,54 @@ func (c *Client) Close(ctx context.Context, subMchid, outRechargeNo string) (*Re
 	if t := traceFrom(ctx); t != nil {
 		t.Queried = true
 	}
-	q, err := c.Query(ctx, subMchid, outRechargeNo)
-	if err != nil {
-		return nil, err
-	}
-	switch q.RechargeState {
-	case StateClosed, StateSuccess:
-		return q, nil
-	case StateRecharging:
-		return nil, refusal.err
-	}
-	return nil, &fault.Error{Kind: fault.Transient, Code: fault.CodeInvalidResponse,
-		Message: "WeChat Pay refused the close and the recharge is in unknown state " + q.RechargeState,
-		Status:  refusal.err.Status, RequestID: refusal.err.RequestID}
+	return settle(refusal.err)(c.Query(ctx, subMchid, outRechargeNo))
 }
 
-// checkSame rejects a signed answer about another recharge than the one asked for.
-func checkSame(outRechargeNo string, r *Recharge) func() error {
-	return func() error {
-		if r.OutRechargeNo != outRechargeNo {
+// settle decides a refused close from the query that followed it: CLOSED and
+// SUCCESS settle it, RECHARGING makes the refusal final, a recharge that does
+// not exist is a final ORDER_NOT_EXIST. Anything else leaves the close
+// unsettled, which is transient: only WeChat Pay's own answer about this
+// recharge may end it.
+func settle(refusal *fault.Error) func(*Recharge, error) (*Recharge, error) {
+	return func(q *Recharge, err error) (*Recharge, error) {
+		if err != nil {
+			fe := fault.As(err)
+			switch {
+			case fe.Kind == fault.Refused && fe.Code == CodeOrderNotExist:
+				return nil, fe
+			case fe.Kind == fault.Transient, fe.Kind == fault.Configuration:
+				return nil, err
+			}
+			return nil, &fault.Error{Kind: fault.Transient, Code: fault.CodeUnsettled,
+				Message: "WeChat Pay refused the close (" + refusal.Code + ") and the query that would settle it was refused (" + fe.Code + ")",
+				Status:  fe.Status, RequestID: fe.RequestID, Cause: err}
+		}
+		switch q.RechargeState {
+		case StateClosed, StateSuccess:
+			return q, nil
+		case StateRecharging:
+			return nil, refusal
+		}
+		return nil, &fault.Error{Kind: fault.Transient, Code: fault.CodeUnsettled,
+			Message: "WeChat Pay refused the close (" + refusal.Code + ") and the recharge is in unknown state " + q.RechargeState,
+			Status:  refusal.Status, RequestID: refusal.RequestID}
+	}
+}
+
+// sameRecharge rejects a signed answer that is not about the recharge asked
+// for, or that does not say what state it is in: such an answer cannot decide
+// an outcome, however well it verifies.
+func (c *Client) sameRecharge(subMchid, outRechargeNo string) func(*Recharge) error {
+	return func(r *Recharge) error {
+		switch {
+		case r.OutRechargeNo != outRechargeNo:
 			return errors.New("answer is about another out_recharge_no")
+		case r.SubMchid != subMchid:
+			return errors.New("answer is about another sub_mchid")
+		case r.SpMchid != "" && r.SpMchid != c.mchid:
+			return errors.New("answer is about another sp_mchid")
+		case r.RechargeState == "":
+			return errors.New("answer has no recharge_state")
 		}
 		return nil
 	}
@@ -210,17 +233,12 @@ func (c *Client) Apply(ctx context.Context, req ApplyRequest) (*ApplyResponse, e
 		return nil, err
 	}
 	u := c.base + rechargesPath + "/apply"
-	var r ApplyResponse
-	err := c.call(ctx, "apply", &r, func(ctx context.Context) (*core.APIResult, error) {
+	return call(ctx, c, "apply", func(ctx context.Context) (*core.APIResult, error) {
 		return c.sdk.Post(ctx, u, req)
-	}, func() error {
+	}, func(r *ApplyResponse) error {
 		if r.OutRechargeNo != req.OutRechargeNo {
 			return errors.New("answer is about another out_recharge_no")
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &r, nil
 }
