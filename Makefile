@@ -86,7 +86,7 @@ lint: $(BIN)/staticcheck ## gofmt, go vet, staticcheck, cfn-lint
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(BIN)/staticcheck ./...
-	cfn-lint template.yaml
+	cfn-lint -t template.yaml --include-checks I
 
 .PHONY: bench
 bench: $(RIE) ## the performance table: warm invocation vs peer and floor, cold start vs hello-world, connections, reads, size, RSS
@@ -97,10 +97,11 @@ bench: $(RIE) ## the performance table: warm invocation vs peer and floor, cold 
 SECRET_NAME ?= wechatpay/merchant
 
 .PHONY: secret
-secret: ## compose and check the merchant secret: make secret MCHID=… SERIAL=… KEY=apiclient_key.pem CERT=apiclient_cert.pem PUB_KEY_ID=… PUB_KEY=pub_key.pem [SECRET_NAME=…] [APPLY=1]
+secret: ## compose and check the merchant secret: make secret MCHID=… SERIAL=… KEY=apiclient_key.pem CERT=apiclient_cert.pem PUB_KEY_ID=… PUB_KEY=pub_key.pem [KMS_KEY_ID=…] [SECRET_NAME=…] [APPLY=1]
 	$(GO) run ./internal/cmd/secret -mchid "$(MCHID)" -serial "$(SERIAL)" -key "$(KEY)" \
 		$(if $(CERT),-cert "$(CERT)") $(if $(PUB_KEY_ID),-pub-key-id "$(PUB_KEY_ID)") $(if $(PUB_KEY),-pub-key "$(PUB_KEY)") \
-		$(if $(PLATFORM_CERT),-platform-cert "$(PLATFORM_CERT)") -name "$(SECRET_NAME)" $(if $(APPLY),-apply)
+		$(if $(PLATFORM_CERT),-platform-cert "$(PLATFORM_CERT)") $(if $(KMS_KEY_ID),-kms-key-id "$(KMS_KEY_ID)") \
+		-name "$(SECRET_NAME)" $(if $(APPLY),-apply)
 
 TIMEZONE ?= Asia/Shanghai
 
@@ -108,7 +109,8 @@ TIMEZONE ?= Asia/Shanghai
 schedule: ## close a recharge at its expiry: make schedule STACK=… SUB_MCHID=… OUT_RECHARGE_NO=… AT=2026-12-01T10:00:00 [TIMEZONE=Asia/Shanghai]
 	$(GO) run ./internal/cmd/schedule -sub-mchid "$(SUB_MCHID)" -out-recharge-no "$(OUT_RECHARGE_NO)" -at "$(AT)" -timezone "$(TIMEZONE)" \
 		$(if $(STACK),-stack "$(STACK)") $(if $(FUNCTION_ARN),-function-arn "$(FUNCTION_ARN)") \
-		$(if $(SCHEDULER_ROLE_ARN),-role-arn "$(SCHEDULER_ROLE_ARN)") $(if $(SCHEDULE_GROUP),-group "$(SCHEDULE_GROUP)")
+		$(if $(SCHEDULER_ROLE_ARN),-role-arn "$(SCHEDULER_ROLE_ARN)") $(if $(SCHEDULE_GROUP),-group "$(SCHEDULE_GROUP)") \
+		$(if $(SCHEDULE_DLQ_ARN),-dlq-arn "$(SCHEDULE_DLQ_ARN)")
 
 ## --- deploy ---
 

@@ -83,7 +83,7 @@ func requireComponents(t *testing.T) {
 	if setupProblem == "" {
 		return
 	}
-	if os.Getenv("CI") == "true" {
+	if os.Getenv("CI") != "" {
 		t.Fatal(setupProblem)
 	}
 	t.Skip(setupProblem)
@@ -538,12 +538,12 @@ func TestSecretFileForLocalRuns(t *testing.T) {
 
 func TestTemplateIsLintClean(t *testing.T) {
 	if _, err := exec.LookPath("cfn-lint"); err != nil {
-		if os.Getenv("CI") == "true" {
+		if os.Getenv("CI") != "" {
 			t.Fatal("cfn-lint is required in CI")
 		}
 		t.Skip("cfn-lint not installed")
 	}
-	out, err := exec.Command("cfn-lint", "../../template.yaml").CombinedOutput()
+	out, err := exec.Command("cfn-lint", "-t", "../../template.yaml", "--include-checks", "I").CombinedOutput()
 	if err != nil {
 		var exit *exec.ExitError
 		if errors.As(err, &exit) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -10,10 +11,21 @@ import (
 
 // node finds a mapping value by a path of keys.
 func node(n *yaml.Node, path ...string) *yaml.Node {
+	if n == nil {
+		return nil
+	}
 	if n.Kind == yaml.DocumentNode {
 		n = n.Content[0]
 	}
 	for _, key := range path {
+		if n != nil && n.Kind == yaml.SequenceNode {
+			i, err := strconv.Atoi(key)
+			if err != nil || i >= len(n.Content) {
+				return nil
+			}
+			n = n.Content[i]
+			continue
+		}
 		if n == nil || n.Kind != yaml.MappingNode {
 			return nil
 		}
@@ -70,6 +82,9 @@ func TestTemplateSecurity(t *testing.T) {
 			action, resource := node(m, "Action"), node(m, "Resource")
 			if action == nil || resource == nil {
 				return
+			}
+			if e := node(m, "Effect"); e != nil && e.Value == "Deny" {
+				return // a deny on "*" takes away, it grants nothing
 			}
 			statements++
 			actions := []string{action.Value}

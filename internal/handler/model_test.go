@@ -76,7 +76,9 @@ func status(code string, s int) simulator.Fault {
 	return simulator.Fault{Kind: simulator.FaultStatus, Status: s, Code: code}
 }
 
-func body(s int, b string) simulator.Fault { return simulator.Fault{Kind: simulator.FaultBody, Status: s, Body: b} }
+func body(s int, b string) simulator.Fault {
+	return simulator.Fault{Kind: simulator.FaultBody, Status: s, Body: b}
+}
 
 var behaviours = []behaviour{
 	{name: "right answer", fault: simulator.Fault{Kind: simulator.FaultNone}},

@@ -17,7 +17,7 @@ import (
 func TestNodeSDKTalksToTheSimulator(t *testing.T) {
 	dir := filepath.Join("testdata", "nodesdk")
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "wechatpay-axios-plugin")); err != nil {
-		if os.Getenv("CI") == "true" {
+		if os.Getenv("CI") != "" {
 			t.Fatalf("the Node SDK is not installed: run npm ci --prefix %s", dir)
 		}
 		t.Skipf("the Node SDK is not installed (npm ci --prefix %s)", dir)

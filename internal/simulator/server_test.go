@@ -164,7 +164,7 @@ func parseTestingKey(t *testing.T, s string) *rsa.PrivateKey {
 // openssl signs the request independently of Go's crypto; the simulator must accept it.
 func TestRequestSignedByOpenSSLIsAccepted(t *testing.T) {
 	if _, err := exec.LookPath("openssl"); err != nil {
-		if os.Getenv("CI") == "true" {
+		if os.Getenv("CI") != "" {
 			t.Fatal("openssl is required in CI")
 		}
 		t.Skip("openssl not installed")

@@ -1,11 +1,13 @@
 // Command schedule creates the one-time EventBridge Scheduler schedule that
 // closes a recharge at its expiry: at(AT) in TIMEZONE, deleted after it runs,
-// invoking the function with the stack's execution role.
+// invoking the function with the stack's execution role, retried for an hour
+// and then handed to the stack's schedule dead-letter queue, so that no expiry
+// is dropped unseen.
 //
 //	go run ./internal/cmd/schedule -stack close-recharge -sub-mchid 1900000109 \
 //	    -out-recharge-no RC20261201001 -at 2026-12-01T10:00:00 [-timezone Asia/Shanghai]
 //
-// Without -stack, give -function-arn, -role-arn and -group (the stack's Outputs).
+// Without -stack, give -function-arn, -role-arn, -group and -dlq-arn (the stack's Outputs).
 package main
 
 import (
@@ -62,6 +64,7 @@ func run(ctx context.Context, args []string, out io.Writer, sched schedulerAPI, 
 	functionARN := fs.String("function-arn", "", "the close-recharge function (stack Output FunctionArn)")
 	roleARN := fs.String("role-arn", "", "the schedules' execution role (stack Output SchedulerRoleArn)")
 	group := fs.String("group", "", "the schedule group (stack Output ScheduleGroupName)")
+	dlqARN := fs.String("dlq-arn", "", "the schedules' dead-letter queue (stack Output ScheduleDeadLetterQueueArn)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -84,12 +87,12 @@ func run(ctx context.Context, args []string, out io.Writer, sched schedulerAPI, 
 	}
 	if *stack != "" {
 		if err := fromStack(ctx, stacks, *stack, map[string]*string{
-			"FunctionArn": functionARN, "SchedulerRoleArn": roleARN, "ScheduleGroupName": group,
+			"FunctionArn": functionARN, "SchedulerRoleArn": roleARN, "ScheduleGroupName": group, "ScheduleDeadLetterQueueArn": dlqARN,
 		}); err != nil {
 			return err
 		}
 	}
-	for flagName, v := range map[string]string{"-function-arn": *functionARN, "-role-arn": *roleARN, "-group": *group} {
+	for flagName, v := range map[string]string{"-function-arn": *functionARN, "-role-arn": *roleARN, "-group": *group, "-dlq-arn": *dlqARN} {
 		if v == "" {
 			return fmt.Errorf("%s is required (or -stack)", flagName)
 		}
@@ -109,8 +112,10 @@ func run(ctx context.Context, args []string, out io.Writer, sched schedulerAPI, 
 			Arn:     aws.String(*functionARN),
 			RoleArn: aws.String(*roleARN),
 			Input:   aws.String(string(input)),
-			// Delivery retries; the function's own failures go to its on-failure queue.
-			RetryPolicy: &schedtypes.RetryPolicy{MaximumRetryAttempts: aws.Int32(5), MaximumEventAgeInSeconds: aws.Int32(3600)},
+			// Delivery retries, then the dead-letter queue; the function's own failures go to its
+			// on-failure queue.
+			RetryPolicy:      &schedtypes.RetryPolicy{MaximumRetryAttempts: aws.Int32(5), MaximumEventAgeInSeconds: aws.Int32(3600)},
+			DeadLetterConfig: &schedtypes.DeadLetterConfig{Arn: aws.String(*dlqARN)},
 		},
 	})
 	if err != nil {

@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"close-recharge/internal/awstest"
 )
@@ -20,7 +22,8 @@ const stackTemplate = `{
   "Outputs": {
     "FunctionArn": {"Value": "arn:aws:lambda:us-east-1:123456789012:function:close-recharge"},
     "SchedulerRoleArn": {"Value": "arn:aws:iam::123456789012:role/close-recharge-scheduler"},
-    "ScheduleGroupName": {"Value": "%GROUP%"}
+    "ScheduleGroupName": {"Value": "%GROUP%"},
+    "ScheduleDeadLetterQueueArn": {"Value": "%DLQ%"}
   }
 }`
 
@@ -29,12 +32,22 @@ func TestCreatesAOneTimeScheduleFromTheStack(t *testing.T) {
 	sched, cfn := scheduler.NewFromConfig(cfg), cloudformation.NewFromConfig(cfg)
 	ctx := context.Background()
 	stack, group := awstest.UniqueName("close-recharge"), awstest.UniqueName("expiry")
+	dlq, err := sqs.NewFromConfig(cfg).CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(awstest.UniqueName("schedule-dlq"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	attrs, err := sqs.NewFromConfig(cfg).GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: dlq.QueueUrl,
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dlqARN := attrs.Attributes[string(sqstypes.QueueAttributeNameQueueArn)]
 	// moto's CloudFormation does not create schedule groups: make it directly.
 	if _, err := sched.CreateScheduleGroup(ctx, &scheduler.CreateScheduleGroupInput{Name: aws.String(group)}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := cfn.CreateStack(ctx, &cloudformation.CreateStackInput{StackName: aws.String(stack),
-		TemplateBody: aws.String(strings.ReplaceAll(stackTemplate, "%GROUP%", group))}); err != nil {
+		TemplateBody: aws.String(strings.NewReplacer("%GROUP%", group, "%DLQ%", dlqARN).Replace(stackTemplate))}); err != nil {
 		t.Fatal(err)
 	}
 	now := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
@@ -53,6 +66,8 @@ func TestCreatesAOneTimeScheduleFromTheStack(t *testing.T) {
 		got.ActionAfterCompletion != "DELETE" || got.FlexibleTimeWindow.Mode != "OFF" ||
 		aws.ToString(got.Target.Arn) != "arn:aws:lambda:us-east-1:123456789012:function:close-recharge" ||
 		aws.ToString(got.Target.RoleArn) != "arn:aws:iam::123456789012:role/close-recharge-scheduler" ||
+		got.Target.DeadLetterConfig == nil || aws.ToString(got.Target.DeadLetterConfig.Arn) != dlqARN ||
+		got.Target.RetryPolicy == nil || aws.ToInt32(got.Target.RetryPolicy.MaximumRetryAttempts) != 5 ||
 		input["sub_mchid"] != "1900000109" || input["out_recharge_no"] != "RC20261201001" {
 		t.Errorf("schedule = %+v, target %+v", got, got.Target)
 	}
@@ -67,7 +82,7 @@ func TestCreatesAOneTimeScheduleFromTheStack(t *testing.T) {
 
 func TestRefusesBadRequestsBeforeCallingAWS(t *testing.T) {
 	now := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
-	base := []string{"-function-arn", "arn:f", "-role-arn", "arn:r", "-group", "g"}
+	base := []string{"-function-arn", "arn:f", "-role-arn", "arn:r", "-group", "g", "-dlq-arn", "arn:q"}
 	tests := []struct {
 		args []string
 		want string
@@ -87,6 +102,11 @@ func TestRefusesBadRequestsBeforeCallingAWS(t *testing.T) {
 	err := run(context.Background(), []string{"-sub-mchid", "1900000109", "-out-recharge-no", "R1", "-at", "2026-12-01T10:00:00"}, &bytes.Buffer{}, nil, nil, now)
 	if err == nil || !strings.Contains(err.Error(), "required (or -stack)") {
 		t.Errorf("no target: %v", err)
+	}
+	// A schedule without a dead-letter queue would drop an expiry unseen: refused.
+	err = run(context.Background(), append(base[:6:6], "-sub-mchid", "1900000109", "-out-recharge-no", "R1", "-at", "2026-12-01T10:00:00"), &bytes.Buffer{}, nil, nil, now)
+	if err == nil || !strings.Contains(err.Error(), "-dlq-arn is required") {
+		t.Errorf("no dead-letter queue: %v", err)
 	}
 }
 

@@ -59,6 +59,7 @@ func run(ctx context.Context, args []string, out io.Writer, api secretsAPI) erro
 	outPath := fs.String("out", "build/secret.json", "where to write the secret (mode 0600), without -apply")
 	name := fs.String("name", "wechatpay/merchant", "Secrets Manager secret name, for the printed commands and -apply")
 	apply := fs.Bool("apply", false, "store the secret in Secrets Manager (create, or put a new value) instead of writing a file")
+	kmsKeyID := fs.String("kms-key-id", "", "customer managed KMS key (ARN or id) to encrypt the secret with, instead of the AWS managed key (recommended)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -105,19 +106,47 @@ func run(ctx context.Context, args []string, out io.Writer, api secretsAPI) erro
 			}
 			api = secretsmanager.NewFromConfig(cfg)
 		}
-		return store(ctx, api, *name, string(secretJSON), out)
+		return store(ctx, api, *name, *kmsKeyID, string(secretJSON), out)
 	}
-	if err := os.MkdirAll(filepath.Dir(*outPath), 0o700); err != nil {
+	if err := writePrivate(*outPath, append(secretJSON, '\n')); err != nil {
 		return err
 	}
-	if err := os.WriteFile(*outPath, append(secretJSON, '\n'), 0o600); err != nil {
-		return err
+	kms := ""
+	if *kmsKeyID != "" {
+		kms = " --kms-key-id " + *kmsKeyID
 	}
 	fmt.Fprintf(out, "wrote %s (mode 0600). Store it, then delete the file:\n", *outPath)
-	fmt.Fprintf(out, "  aws secretsmanager create-secret --name %s --secret-string file://%s\n", *name, *outPath)
+	fmt.Fprintf(out, "  aws secretsmanager create-secret --name %s%s --secret-string file://%s\n", *name, kms, *outPath)
 	fmt.Fprintf(out, "  # or, for a secret that exists (a rotation):\n")
-	fmt.Fprintf(out, "  aws secretsmanager put-secret-value --secret-id %s --secret-string file://%s\n", *name, *outPath)
+	if kms != "" {
+		fmt.Fprintf(out, "  aws secretsmanager update-secret --secret-id %s%s --secret-string file://%s\n", *name, kms, *outPath)
+	} else {
+		fmt.Fprintf(out, "  aws secretsmanager put-secret-value --secret-id %s --secret-string file://%s\n", *name, *outPath)
+	}
 	return nil
+}
+
+// writePrivate writes data to path readable by its owner alone, whatever mode
+// a file already there had: the new file is made 0600 beside it and renamed
+// over it.
+func writePrivate(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".secret-*.json") // mode 0600
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
 }
 
 // readPEM reads a key or certificate file. Its errors name the flag and the
@@ -181,14 +210,20 @@ func check(k *merchant.Keys, keyPath, certPath string, out io.Writer) error {
 type secretsAPI interface {
 	CreateSecret(context.Context, *secretsmanager.CreateSecretInput, ...func(*secretsmanager.Options)) (*secretsmanager.CreateSecretOutput, error)
 	PutSecretValue(context.Context, *secretsmanager.PutSecretValueInput, ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error)
+	UpdateSecret(context.Context, *secretsmanager.UpdateSecretInput, ...func(*secretsmanager.Options)) (*secretsmanager.UpdateSecretOutput, error)
 }
 
-// store creates the secret, or puts a new value when it exists already.
-func store(ctx context.Context, api secretsAPI, name, value string, out io.Writer) error {
-	created, err := api.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+// store creates the secret, or puts a new value when it exists already. With
+// kmsKeyID, the secret is (re-)encrypted under that key.
+func store(ctx context.Context, api secretsAPI, name, kmsKeyID, value string, out io.Writer) error {
+	in := &secretsmanager.CreateSecretInput{
 		Name: aws.String(name), SecretString: aws.String(value),
 		Description: aws.String("WeChat Pay platform merchant keys for close-recharge"),
-	})
+	}
+	if kmsKeyID != "" {
+		in.KmsKeyId = aws.String(kmsKeyID)
+	}
+	created, err := api.CreateSecret(ctx, in)
 	if err == nil {
 		fmt.Fprintf(out, "created secret %s (%s)\n", name, aws.ToString(created.ARN))
 		return nil
@@ -196,6 +231,14 @@ func store(ctx context.Context, api secretsAPI, name, value string, out io.Write
 	var exists *smtypes.ResourceExistsException
 	if !errors.As(err, &exists) {
 		return fmt.Errorf("create secret %s: %w", name, err)
+	}
+	if kmsKeyID != "" {
+		upd, err := api.UpdateSecret(ctx, &secretsmanager.UpdateSecretInput{SecretId: aws.String(name), KmsKeyId: aws.String(kmsKeyID), SecretString: aws.String(value)})
+		if err != nil {
+			return fmt.Errorf("update secret %s: %w", name, err)
+		}
+		fmt.Fprintf(out, "stored a new value of secret %s (%s, version %s) under KMS key %s\n", name, aws.ToString(upd.ARN), aws.ToString(upd.VersionId), kmsKeyID)
+		return nil
 	}
 	put, err := api.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(name), SecretString: aws.String(value)})
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"close-recharge/internal/awstest"
@@ -176,5 +177,70 @@ func TestApplyStoresAndRotatesInSecretsManager(t *testing.T) {
 	}
 	if _, err := os.Stat("build/secret.json"); !errors.Is(err, os.ErrNotExist) {
 		t.Error("-apply wrote a file")
+	}
+}
+
+// An existing file of any mode ends up 0600 with the new secret in it.
+func TestSecretFileIsPrivateEvenWhenItExists(t *testing.T) {
+	f := newFiles(t)
+	out := filepath.Join(f.dir, "secret.json")
+	if err := os.WriteFile(out, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(context.Background(), f.args("-out", out), &bytes.Buffer{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	info, err := os.Stat(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(out)
+	if info.Mode().Perm() != 0o600 || bytes.Equal(b, []byte("old")) {
+		t.Errorf("mode %v, content replaced %v", info.Mode().Perm(), !bytes.Equal(b, []byte("old")))
+	}
+	if leftovers, _ := filepath.Glob(filepath.Join(f.dir, ".secret-*")); len(leftovers) > 0 {
+		t.Errorf("temporary files left: %v", leftovers)
+	}
+}
+
+func TestApplyUnderACustomerManagedKey(t *testing.T) {
+	cfg := awstest.Config(awstest.MotoForTest(t))
+	api := secretsmanager.NewFromConfig(cfg)
+	ctx := context.Background()
+	key, err := kms.NewFromConfig(cfg).CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("close-recharge test")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyARN := aws.ToString(key.KeyMetadata.Arn)
+	name := awstest.UniqueName("wechatpay/merchant")
+	f := newFiles(t)
+	var stdout bytes.Buffer
+	// Created under the key, then rotated: both keep it.
+	for range 2 {
+		if err := run(ctx, f.args("-apply", "-name", name, "-kms-key-id", keyARN), &stdout, api); err != nil {
+			t.Fatal(err)
+		}
+		d, err := api.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(name)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if aws.ToString(d.KmsKeyId) != keyARN {
+			t.Fatalf("secret encrypted under %q, want %q", aws.ToString(d.KmsKeyId), keyARN)
+		}
+	}
+	if !strings.Contains(stdout.String(), "under KMS key "+keyARN) {
+		t.Errorf("output:\n%s", stdout.String())
+	}
+	// Without -apply, the printed commands carry the key.
+	stdout.Reset()
+	if err := run(ctx, f.args("-out", filepath.Join(f.dir, "s.json"), "-kms-key-id", keyARN), &stdout, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stdout.String(), "create-secret --name wechatpay/merchant --kms-key-id "+keyARN) ||
+		!strings.Contains(stdout.String(), "update-secret --secret-id wechatpay/merchant --kms-key-id "+keyARN) {
+		t.Errorf("output:\n%s", stdout.String())
 	}
 }
