@@ -20,9 +20,9 @@ import (
 	"close-recharge/internal/config"
 	"close-recharge/internal/handler"
 	"close-recharge/internal/logging"
-	"close-recharge/internal/merchant"
 	"close-recharge/internal/metrics"
 	"close-recharge/internal/publish"
+	"close-recharge/internal/secretstore"
 	"close-recharge/internal/wechatpay"
 )
 
@@ -56,9 +56,9 @@ func build(ctx context.Context, getenv func(string) string, stdout io.Writer) (*
 		}
 	}
 
-	var source merchant.Source = &merchant.File{Path: cfg.SecretFile}
+	var source secretstore.Source = &secretstore.File{Path: cfg.SecretFile}
 	if cfg.SecretID != "" {
-		source = &merchant.SecretsManager{API: secretsmanager.NewFromConfig(awsCfg), SecretID: cfg.SecretID}
+		source = &secretstore.SecretsManager{API: secretsmanager.NewFromConfig(awsCfg), SecretID: cfg.SecretID}
 	}
 	var publisher closer.Publisher
 	if cfg.EventBus != "" {
@@ -69,7 +69,7 @@ func build(ctx context.Context, getenv func(string) string, stdout io.Writer) (*
 		wechatpay.WithHTTPClient(wechatpay.NewHTTPClient()),
 		wechatpay.WithLogger(logger),
 	)
-	keys := merchant.NewCache(source, cfg.SecretTTL, merchant.WithStale(cfg.SecretStale), merchant.WithCacheLogger(logger))
+	keys := secretstore.NewCache(source, cfg.SecretTTL, secretstore.WithStale(cfg.SecretStale), secretstore.WithCacheLogger(logger))
 	// The secret is read while the rest of init and the wait for the first
 	// event run; the first invocation then finds the keys, or the read under way.
 	keys.Prefetch(ctx, secretPrefetchTimeout)

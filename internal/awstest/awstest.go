@@ -204,6 +204,9 @@ func Ctx() (context.Context, context.CancelFunc) {
 // when CI is set (to anything), where moto is required.
 func MotoForTest(t testing.TB) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: moto is left to the full suite (make test)")
+	}
 	endpoint, stop, err := StartMoto()
 	if errors.Is(err, ErrNoMoto) && os.Getenv("CI") == "" {
 		t.Skip(err)

@@ -29,8 +29,8 @@ import (
 
 	"close-recharge/internal/closer"
 	"close-recharge/internal/handler"
-	"close-recharge/internal/merchant"
 	"close-recharge/internal/metrics"
+	"close-recharge/internal/secretstore"
 	"close-recharge/internal/simulator"
 	"close-recharge/internal/wechatpay"
 )
@@ -102,7 +102,7 @@ func (p *memoryPublisher) Publish(_ context.Context, _ string, detail any) error
 // memory and an in-memory publisher.
 func (w *World) NewHandler() *handler.Handler {
 	pool := wechatpay.NewPool(wechatpay.WithBaseURL(w.URL), wechatpay.WithHTTPClient(wechatpay.NewHTTPClient()))
-	svc := closer.New(merchant.NewCache(memorySecret(w.secret), 5*time.Minute), pool, &memoryPublisher{})
+	svc := closer.New(secretstore.NewCache(memorySecret(w.secret), 5*time.Minute), pool, &memoryPublisher{})
 	return handler.New(svc, slog.New(slog.DiscardHandler), metrics.NewEMF(io.Discard, metrics.DefaultNamespace, nil))
 }
 

@@ -10,7 +10,7 @@ import (
 	"close-recharge/internal/fault"
 	"close-recharge/internal/merchant"
 	"close-recharge/internal/outcome"
-	"close-recharge/internal/wechatpay"
+	"close-recharge/internal/recharge"
 )
 
 // Keys provides the merchant keys, cached, and drops keys found stale.
@@ -19,9 +19,11 @@ type Keys interface {
 	Invalidate(stale *merchant.Keys)
 }
 
-// WeChatPay closes a recharge as the merchant whose keys are given.
+// WeChatPay closes a recharge as the merchant whose keys are given, and says
+// what it took, whatever the outcome. An error that is a fault.ErrStaleKeys
+// may be cured by fresher keys.
 type WeChatPay interface {
-	Close(ctx context.Context, keys *merchant.Keys, subMchid, outRechargeNo string) (*wechatpay.Recharge, error)
+	Close(ctx context.Context, keys *merchant.Keys, subMchid, outRechargeNo string) (*recharge.Recharge, recharge.Exchange, error)
 }
 
 // Publisher announces an outcome. A nil Publisher means outcomes are only returned.
@@ -38,19 +40,21 @@ const (
 	Refused     Outcome = "refused"      // WeChat Pay's final answer was no
 )
 
-// Result is a settled close.
+// Result is a settled close; with an error, only Exchange is set.
 type Result struct {
 	Outcome   Outcome
-	Recharge  *wechatpay.Recharge // Closed, NotClosable
-	Failure   *Failure            // Refused
+	Recharge  *recharge.Recharge // Closed, NotClosable
+	Failure   *Failure           // Refused
 	Published bool
+	Exchange  recharge.Exchange // requests sent to WeChat Pay, and the last Request-ID
 }
 
 // Failure is the result of a refused close, as returned and published.
 type Failure struct {
-	SubMchid      string    `json:"sub_mchid"`
-	OutRechargeNo string    `json:"out_recharge_no"`
-	Error         ErrorBody `json:"error"`
+	SubMchid      string       `json:"sub_mchid"`
+	OutRechargeNo string       `json:"out_recharge_no"`
+	Error         ErrorBody    `json:"error"`
+	Reason        fault.Reason `json:"-"` // which refusal: what an API caller's status follows from
 }
 
 // ErrorBody is WeChat Pay's error shape.
@@ -77,12 +81,13 @@ func New(keys Keys, wechatPay WeChatPay, publisher Publisher) *Service {
 }
 
 // Close settles one recharge. It returns a Result for the three outcomes and a
-// *fault.Error for everything else (invalid input, configuration, transient).
+// *fault.Error for everything else (invalid input, configuration, transient);
+// the Result's Exchange is set in every case.
 func (s *Service) Close(ctx context.Context, subMchid, outRechargeNo string) (Result, error) {
-	if err := wechatpay.ValidateSubMchid(subMchid); err != nil {
+	if err := recharge.ValidateSubMchid(subMchid); err != nil {
 		return Result{}, err
 	}
-	if err := wechatpay.ValidateOutRechargeNo(outRechargeNo); err != nil {
+	if err := recharge.ValidateOutRechargeNo(outRechargeNo); err != nil {
 		return Result{}, err
 	}
 	if dl, ok := ctx.Deadline(); ok {
@@ -90,26 +95,26 @@ func (s *Service) Close(ctx context.Context, subMchid, outRechargeNo string) (Re
 		ctx, cancel = context.WithDeadline(ctx, dl.Add(-AnswerMargin))
 		defer cancel()
 	}
-	recharge, err := s.closeWithFreshKeys(ctx, subMchid, outRechargeNo)
+	res := Result{}
+	r, err := s.closeWithFreshKeys(ctx, subMchid, outRechargeNo, &res.Exchange)
 
-	var res Result
 	var detailType string
 	var detail any
 	switch {
-	case err == nil && recharge.RechargeState == wechatpay.StateClosed:
-		res, detailType, detail = Result{Outcome: Closed, Recharge: recharge}, outcome.Closed, recharge
+	case err == nil && r.RechargeState == recharge.StateClosed:
+		res.Outcome, res.Recharge, detailType, detail = Closed, r, outcome.Closed, r
 	case err == nil:
-		res, detailType, detail = Result{Outcome: NotClosable, Recharge: recharge}, outcome.Rejected, recharge
+		res.Outcome, res.Recharge, detailType, detail = NotClosable, r, outcome.Rejected, r
 	case fault.KindOf(err) == fault.Refused:
 		fe := fault.As(err)
-		f := &Failure{SubMchid: subMchid, OutRechargeNo: outRechargeNo, Error: ErrorBody{Code: fe.Code, Message: fe.Message}}
-		res, detailType, detail = Result{Outcome: Refused, Failure: f}, outcome.Failed, f
+		f := &Failure{SubMchid: subMchid, OutRechargeNo: outRechargeNo, Error: ErrorBody{Code: fe.Code, Message: fe.Message}, Reason: fe.Why()}
+		res.Outcome, res.Failure, detailType, detail = Refused, f, outcome.Failed, f
 	default:
-		return Result{}, err
+		return Result{Exchange: res.Exchange}, err
 	}
 	if s.publisher != nil {
 		if err := s.publisher.Publish(ctx, detailType, detail); err != nil {
-			return Result{}, err
+			return Result{Exchange: res.Exchange}, err
 		}
 		res.Published = true
 	}
@@ -119,19 +124,29 @@ func (s *Service) Close(ctx context.Context, subMchid, outRechargeNo string) (Re
 // closeWithFreshKeys closes with the cached keys and, when WeChat Pay rejects
 // our signature or its answer fails verification, re-reads the keys once and
 // tries again: that is how a warm instance picks up a rotated key.
-func (s *Service) closeWithFreshKeys(ctx context.Context, subMchid, outRechargeNo string) (*wechatpay.Recharge, error) {
+func (s *Service) closeWithFreshKeys(ctx context.Context, subMchid, outRechargeNo string, ex *recharge.Exchange) (*recharge.Recharge, error) {
 	keys, err := s.keys.Keys(ctx)
 	if err != nil {
 		return nil, err
 	}
-	recharge, err := s.wechatPay.Close(ctx, keys, subMchid, outRechargeNo)
-	if !errors.Is(err, wechatpay.ErrSignRejected) && !errors.Is(err, wechatpay.ErrUnverified) {
-		return recharge, err
+	r, err := s.exchange(ctx, keys, subMchid, outRechargeNo, ex)
+	if !errors.Is(err, fault.ErrStaleKeys) {
+		return r, err
 	}
 	s.keys.Invalidate(keys)
 	fresh, ferr := s.keys.Keys(ctx)
 	if ferr != nil {
 		return nil, ferr
 	}
-	return s.wechatPay.Close(ctx, fresh, subMchid, outRechargeNo)
+	return s.exchange(ctx, fresh, subMchid, outRechargeNo, ex)
+}
+
+// exchange is one close at WeChat Pay, counted into ex.
+func (s *Service) exchange(ctx context.Context, keys *merchant.Keys, subMchid, outRechargeNo string, ex *recharge.Exchange) (*recharge.Recharge, error) {
+	r, got, err := s.wechatPay.Close(ctx, keys, subMchid, outRechargeNo)
+	ex.Attempts += got.Attempts
+	if got.RequestID != "" {
+		ex.RequestID = got.RequestID
+	}
+	return r, err
 }

@@ -13,6 +13,7 @@ import (
 	"close-recharge/internal/fault"
 	"close-recharge/internal/merchant"
 	"close-recharge/internal/outcome"
+	"close-recharge/internal/secretstore"
 	"close-recharge/internal/simulator"
 	"close-recharge/internal/wechatpay"
 )
@@ -58,7 +59,7 @@ func (r *recorder) Publish(_ context.Context, detailType string, detail any) err
 type env struct {
 	sim    *simulator.Server
 	source *secretSource
-	cache  *merchant.Cache
+	cache  *secretstore.Cache
 	pub    *recorder
 	svc    *closer.Service
 }
@@ -68,7 +69,7 @@ func newEnv(t *testing.T) *env {
 	e := &env{sim: simulator.New(testKeys()), source: &secretSource{secret: testKeys().Secret(false)}, pub: &recorder{}}
 	srv := httptest.NewServer(e.sim)
 	t.Cleanup(srv.Close)
-	e.cache = merchant.NewCache(e.source, time.Hour)
+	e.cache = secretstore.NewCache(e.source, time.Hour)
 	pool := wechatpay.NewPool(wechatpay.WithBaseURL(srv.URL), wechatpay.WithHTTPClient(wechatpay.NewHTTPClient()))
 	e.svc = closer.New(e.cache, pool, e.pub)
 	return e

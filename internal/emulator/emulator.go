@@ -23,9 +23,6 @@ import (
 	"time"
 )
 
-// Version is the emulator the project pins; Install puts it into a bin directory.
-const Version = "v0.0.0-20261030222936-bef5c4ba774d"
-
 // Config says what to run.
 type Config struct {
 	RIE       string   // path of aws-lambda-rie
@@ -41,6 +38,29 @@ type Emulator struct {
 	cmd  *exec.Cmd
 	logs *lockedBuffer
 	done chan struct{}
+	lock *os.File // held while the emulator runs: it binds 127.0.0.1:9001
+}
+
+// lockPath is where runs on one machine take turns: every emulator binds
+// 127.0.0.1:9001 for its runtime API, so two at once would fail each other.
+var lockPath = filepath.Join(os.TempDir(), "close-recharge-emulator-9001.lock")
+
+// takeTurn waits for any other emulator run on this machine to end. It says
+// so, once, when it has to wait.
+func takeTurn() (*os.File, error) {
+	f, err := os.OpenFile(lockPath, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("emulator: lock %s: %w", lockPath, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err == nil {
+		return f, nil
+	}
+	fmt.Fprintf(os.Stderr, "emulator: another run holds %s (the emulator binds 127.0.0.1:9001); waiting for it to finish\n", lockPath)
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("emulator: lock %s: %w", lockPath, err)
+	}
+	return f, nil
 }
 
 // Start runs the emulator on a free loopback port (never 9001, which it uses
@@ -51,16 +71,26 @@ func Start(cfg Config) (*Emulator, error) {
 			return nil, fmt.Errorf("emulator: %w", err)
 		}
 	}
+	lock, err := takeTurn()
+	if err != nil {
+		return nil, err
+	}
+	started := false
+	defer func() {
+		if !started {
+			lock.Close()
+		}
+	}()
 	ln, err := net.Listen("tcp", "127.0.0.1:9001")
 	if err != nil {
-		return nil, errors.New("emulator: 127.0.0.1:9001 is taken (another emulator running?); it binds that port for its runtime API")
+		return nil, errors.New("emulator: 127.0.0.1:9001 is taken by something other than this project's runs; the emulator binds that port for its runtime API")
 	}
 	ln.Close()
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	e := &Emulator{addr: fmt.Sprintf("127.0.0.1:%d", port), logs: &lockedBuffer{}, done: make(chan struct{})}
+	e := &Emulator{addr: fmt.Sprintf("127.0.0.1:%d", port), logs: &lockedBuffer{}, done: make(chan struct{}), lock: lock}
 	e.cmd = exec.Command(cfg.RIE, "--runtime-interface-emulator-address", e.addr, cfg.Bootstrap)
 	env := cleanEnv()
 	if cfg.Timeout > 0 {
@@ -83,6 +113,7 @@ func Start(cfg Config) (*Emulator, error) {
 		conn, err := net.DialTimeout("tcp", e.addr, 200*time.Millisecond)
 		if err == nil {
 			conn.Close()
+			started = true
 			return e, nil
 		}
 		select {
@@ -194,6 +225,10 @@ func (e *Emulator) Stop() {
 	case <-time.After(3 * time.Second):
 		_ = syscall.Kill(pgid, syscall.SIGKILL)
 		<-e.done
+	}
+	if e.lock != nil {
+		e.lock.Close() // closing the file releases the lock
+		e.lock = nil
 	}
 }
 

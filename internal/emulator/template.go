@@ -37,7 +37,9 @@ func TemplateEnv(path, function string) ([]string, error) {
 	}
 	var env []string
 	for _, k := range slices.Sorted(maps.Keys(vars)) {
-		if n := vars[k]; n.Kind == yaml.ScalarNode && strings.HasPrefix(n.ShortTag(), "!!") {
+		// An empty literal is a variable declared only so that sam local may set
+		// it; unset and empty mean the same to the function.
+		if n := vars[k]; n.Kind == yaml.ScalarNode && strings.HasPrefix(n.ShortTag(), "!!") && n.Value != "" {
 			env = append(env, k+"="+n.Value)
 		}
 	}

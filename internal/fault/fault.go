@@ -23,6 +23,23 @@ const (
 	Transient Kind = "TRANSIENT"
 )
 
+// Reason says what a failure is in the function's own words; what an API
+// caller is told follows from it alone. The WeChat Pay client translates
+// WeChat Pay's codes and statuses into reasons, so that nothing past it reads
+// WeChat Pay's vocabulary. An Error without one takes its Kind's default.
+type Reason string
+
+const (
+	Invalid       Reason = "INVALID"       // the request is malformed (InvalidInput)
+	Misconfigured Reason = "MISCONFIGURED" // the function's keys or settings are at fault (Configuration)
+	NotFound      Reason = "NOT_FOUND"     // refused: WeChat Pay does not know the recharge
+	Forbidden     Reason = "FORBIDDEN"     // refused: the platform has no authority over it
+	Conflict      Reason = "CONFLICT"      // refused: a business rule of WeChat Pay's (Refused's default)
+	Unavailable   Reason = "UNAVAILABLE"   // transient: rate-limited, or a service is down
+	TimedOut      Reason = "TIMED_OUT"     // transient: no answer before the deadline
+	Upstream      Reason = "UPSTREAM"      // transient: anything else (Transient's default)
+)
+
 // Codes of our own, used where WeChat Pay gave none.
 const (
 	CodeInvalidInput    = "INVALID_INPUT"
@@ -40,11 +57,18 @@ const (
 	CodeUnsettled = "CLOSE_UNSETTLED"
 )
 
+// ErrStaleKeys marks a failure that fresher merchant keys may cure: WeChat Pay
+// rejected the request signature (a rotated merchant key), or its answer did
+// not verify with the keys held (a rotated WeChat Pay key). Whoever caches
+// keys re-reads them once on it.
+var ErrStaleKeys = errors.New("the merchant keys held may be stale")
+
 // Error is a failure with a kind, a code (WeChat Pay's own where it gave one),
 // and a message fit to show a caller. Status and RequestID describe the
 // WeChat Pay answer behind it, when there was one. Cause is for logs only.
 type Error struct {
 	Kind      Kind
+	Reason    Reason
 	Code      string
 	Message   string
 	Status    int
@@ -68,6 +92,27 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Cause }
+
+// Why is the failure's Reason, or its Kind's default.
+func (e *Error) Why() Reason {
+	if e.Reason != "" {
+		return e.Reason
+	}
+	switch e.Kind {
+	case InvalidInput:
+		return Invalid
+	case Configuration:
+		return Misconfigured
+	case Refused:
+		return Conflict
+	}
+	return Upstream
+}
+
+// Timeout is a transient failure for want of time, with an internal cause.
+func Timeout(cause error, format string, args ...any) *Error {
+	return &Error{Kind: Transient, Reason: TimedOut, Code: CodeTimeout, Message: fmt.Sprintf(format, args...), Cause: cause}
+}
 
 // New returns an error of the given kind whose code is the kind's default.
 func New(kind Kind, format string, args ...any) *Error {

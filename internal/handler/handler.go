@@ -18,7 +18,6 @@ import (
 	"close-recharge/internal/fault"
 	"close-recharge/internal/metrics"
 	"close-recharge/internal/trigger"
-	"close-recharge/internal/wechatpay"
 )
 
 // Closer settles one recharge.
@@ -62,7 +61,6 @@ func New(c Closer, logger *slog.Logger, m Metrics, opts ...Option) *Handler {
 // Invoke handles one event of any trigger.
 func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	start := time.Now()
-	var trace wechatpay.Trace
 	req, err := trigger.Decode(payload)
 	var res closer.Result
 	if err == nil {
@@ -72,7 +70,7 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 			cctx, cancel = context.WithDeadline(ctx, start.Add(h.apiBudget))
 			defer cancel()
 		}
-		res, err = h.closer.Close(wechatpay.WithTrace(cctx, &trace), req.SubMchid, req.OutRechargeNo)
+		res, err = h.closer.Close(cctx, req.SubMchid, req.OutRechargeNo)
 	}
 	elapsed := time.Since(start)
 	outcome := string(res.Outcome)
@@ -83,10 +81,10 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	if lc, ok := lambdacontext.FromContext(ctx); ok {
 		requestID = lc.AwsRequestID
 	}
-	h.logSummary(ctx, req, outcome, res, err, &trace, elapsed)
+	h.logSummary(ctx, req, outcome, res, err, elapsed)
 	if h.metrics != nil {
 		if merr := h.metrics.Record(metrics.Invocation{Outcome: outcome, Trigger: string(req.Kind), AWSRequestID: requestID,
-			Latency: elapsed, Attempts: trace.Attempts}); merr != nil {
+			Latency: elapsed, Attempts: res.Exchange.Attempts}); merr != nil {
 			h.logger.WarnContext(ctx, "metrics not written", "error", merr.Error())
 		}
 	}
@@ -102,13 +100,14 @@ func apiAnswer(req trigger.Request, res closer.Result, err error) ([]byte, error
 	switch {
 	case err != nil:
 		fe := fault.As(err)
-		status, body = httpStatus(fe), errorBody(fe)
+		status, body = statusOf[fe.Why()], errorBody(fe)
 	case res.Outcome == closer.Closed:
 		status, body = http.StatusOK, res.Recharge
 	case res.Outcome == closer.NotClosable:
 		status, body = http.StatusConflict, res.Recharge
 	default:
-		status, body = refusedStatus(res.Failure.Error.Code), res.Failure.Error
+		refusal := fault.Error{Kind: fault.Refused, Reason: res.Failure.Reason}
+		status, body = statusOf[refusal.Why()], res.Failure.Error
 	}
 	resp, err := trigger.APIResponse(req.Kind, status, body)
 	if err != nil {
@@ -131,34 +130,16 @@ func invokeAnswer(res closer.Result, err error) ([]byte, error) {
 	return json.Marshal(res.Recharge)
 }
 
-// httpStatus is the one mapping of failures to HTTP statuses.
-func httpStatus(fe *fault.Error) int {
-	switch fe.Kind {
-	case fault.InvalidInput:
-		return http.StatusBadRequest
-	case fault.Configuration:
-		return http.StatusInternalServerError
-	case fault.Refused:
-		return refusedStatus(fe.Code)
-	}
-	switch {
-	case fe.Code == fault.CodeTimeout:
-		return http.StatusGatewayTimeout
-	case fe.Status == http.StatusTooManyRequests || fe.Status == http.StatusServiceUnavailable ||
-		fe.Code == "RATELIMIT_EXCEEDED" || fe.Code == "FREQUENCY_LIMITED" || fe.Code == "SERVICE_UNAVAILABLE":
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusBadGateway
-}
-
-func refusedStatus(code string) int {
-	switch code {
-	case "ORDER_NOT_EXIST":
-		return http.StatusNotFound
-	case "NO_AUTH":
-		return http.StatusForbidden
-	}
-	return http.StatusConflict
+// statusOf is the one mapping of failures to HTTP statuses.
+var statusOf = map[fault.Reason]int{
+	fault.Invalid:       http.StatusBadRequest,
+	fault.Misconfigured: http.StatusInternalServerError,
+	fault.NotFound:      http.StatusNotFound,
+	fault.Forbidden:     http.StatusForbidden,
+	fault.Conflict:      http.StatusConflict,
+	fault.Unavailable:   http.StatusServiceUnavailable,
+	fault.TimedOut:      http.StatusGatewayTimeout,
+	fault.Upstream:      http.StatusBadGateway,
 }
 
 // errorBody is what a caller sees of a failure: a code and a message, never a
@@ -187,13 +168,13 @@ func invokeError(fe *fault.Error) error {
 
 // logSummary writes the invocation's one summary line. The logger adds
 // aws_request_id from ctx.
-func (h *Handler) logSummary(ctx context.Context, req trigger.Request, outcome string, res closer.Result, err error, trace *wechatpay.Trace, d time.Duration) {
+func (h *Handler) logSummary(ctx context.Context, req trigger.Request, outcome string, res closer.Result, err error, d time.Duration) {
 	attrs := []slog.Attr{
 		slog.String("trigger", string(req.Kind)),
 		slog.String("sub_mchid", req.SubMchid),
 		slog.String("out_recharge_no", req.OutRechargeNo),
 		slog.String("outcome", outcome),
-		slog.Int("attempts", trace.Attempts),
+		slog.Int("attempts", res.Exchange.Attempts),
 		slog.Int64("duration_ms", d.Milliseconds()),
 	}
 	for _, a := range [...]struct{ key, value string }{
@@ -203,8 +184,8 @@ func (h *Handler) logSummary(ctx context.Context, req trigger.Request, outcome s
 			attrs = append(attrs, slog.String(a.key, a.value))
 		}
 	}
-	if trace.RequestID != "" {
-		attrs = append(attrs, slog.String("wechatpay_request_id", trace.RequestID))
+	if res.Exchange.RequestID != "" {
+		attrs = append(attrs, slog.String("wechatpay_request_id", res.Exchange.RequestID))
 	}
 	level := slog.LevelInfo
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 
 	"close-recharge/internal/closer"
 	"close-recharge/internal/fault"
-	"close-recharge/internal/wechatpay"
+	"close-recharge/internal/recharge"
 )
 
 // fixedCloser answers every close with the same result or error.
@@ -38,13 +38,15 @@ const (
 )
 
 var (
-	closed      = closer.Result{Outcome: closer.Closed, Recharge: &wechatpay.Recharge{OutRechargeNo: "R1", RechargeState: "CLOSED"}, Published: true}
-	notClosable = closer.Result{Outcome: closer.NotClosable, Recharge: &wechatpay.Recharge{OutRechargeNo: "R1", RechargeState: "SUCCESS"}, Published: true}
+	closed      = closer.Result{Outcome: closer.Closed, Recharge: &recharge.Recharge{OutRechargeNo: "R1", RechargeState: "CLOSED"}, Published: true}
+	notClosable = closer.Result{Outcome: closer.NotClosable, Recharge: &recharge.Recharge{OutRechargeNo: "R1", RechargeState: "SUCCESS"}, Published: true}
 	refused     = func(code string, published bool) closer.Result {
 		return closer.Result{Outcome: closer.Refused, Published: published,
-			Failure: &closer.Failure{SubMchid: "1900000109", OutRechargeNo: "R1", Error: closer.ErrorBody{Code: code, Message: "msg"}}}
+			Failure: &closer.Failure{SubMchid: "1900000109", OutRechargeNo: "R1", Error: closer.ErrorBody{Code: code, Message: "msg"}, Reason: reasons[code]}}
 	}
 	errLeaky = errors.New("upstream body {\"secret\":\"value\"} and a stack")
+	// What the WeChat Pay client makes of these codes.
+	reasons = map[string]fault.Reason{"ORDER_NOT_EXIST": fault.NotFound, "NO_AUTH": fault.Forbidden}
 )
 
 func TestAPIAnswers(t *testing.T) {
@@ -62,9 +64,9 @@ func TestAPIAnswers(t *testing.T) {
 		{"no auth", refused("NO_AUTH", true), nil, 403, "NO_AUTH", ""},
 		{"business refusal", refused("RULE_LIMIT", true), nil, 409, "RULE_LIMIT", ""},
 		{"configuration", nil2(), &fault.Error{Kind: fault.Configuration, Code: "SIGN_ERROR", Message: "signature rejected", Cause: errLeaky}, 500, "CONFIGURATION_ERROR", ""},
-		{"rate limited", nil2(), &fault.Error{Kind: fault.Transient, Code: "RATELIMIT_EXCEEDED", Status: 429, Message: "slow down"}, 503, "RATELIMIT_EXCEEDED", ""},
-		{"unavailable", nil2(), &fault.Error{Kind: fault.Transient, Code: "SERVICE_UNAVAILABLE", Status: 503, Message: "down"}, 503, "SERVICE_UNAVAILABLE", ""},
-		{"timeout", nil2(), &fault.Error{Kind: fault.Transient, Code: fault.CodeTimeout, Message: "late", Cause: errLeaky}, 504, "TIMEOUT", ""},
+		{"rate limited", nil2(), &fault.Error{Kind: fault.Transient, Reason: fault.Unavailable, Code: "RATELIMIT_EXCEEDED", Status: 429, Message: "slow down"}, 503, "RATELIMIT_EXCEEDED", ""},
+		{"unavailable", nil2(), &fault.Error{Kind: fault.Transient, Reason: fault.Unavailable, Code: "SERVICE_UNAVAILABLE", Status: 503, Message: "down"}, 503, "SERVICE_UNAVAILABLE", ""},
+		{"timeout", nil2(), fault.Timeout(errLeaky, "late"), 504, "TIMEOUT", ""},
 		{"system error", nil2(), &fault.Error{Kind: fault.Transient, Code: "SYSTEM_ERROR", Status: 500, Message: "oops"}, 502, "SYSTEM_ERROR", ""},
 		{"unverified", nil2(), &fault.Error{Kind: fault.Transient, Code: fault.CodeUnverified, Status: 200, Message: "bad sig"}, 502, fault.CodeUnverified, ""},
 		{"publish failed", nil2(), &fault.Error{Kind: fault.Transient, Code: fault.CodePublish, Message: "bus down"}, 502, fault.CodePublish, ""},

@@ -24,8 +24,9 @@ import (
 	"close-recharge/internal/closer"
 	"close-recharge/internal/fault"
 	"close-recharge/internal/handler"
-	"close-recharge/internal/merchant"
 	"close-recharge/internal/outcome"
+	"close-recharge/internal/recharge"
+	"close-recharge/internal/secretstore"
 	"close-recharge/internal/simulator"
 	"close-recharge/internal/wechatpay"
 )
@@ -120,8 +121,8 @@ var behaviours = []behaviour{
 	{name: "the money arrives first", fault: simulator.Fault{Kind: simulator.FaultPaid}},
 }
 
-var states = []string{wechatpay.StateRecharging, wechatpay.StateRecharging, wechatpay.StateRecharging,
-	wechatpay.StateClosed, wechatpay.StateSuccess, ""}
+var states = []string{recharge.StateRecharging, recharge.StateRecharging, recharge.StateRecharging,
+	recharge.StateClosed, recharge.StateSuccess, ""}
 
 // chooser makes a sequence's choices: from a seeded generator, or from the
 // fuzzer's bytes.
@@ -198,7 +199,7 @@ func newWorld(t testing.TB) *world {
 	pool := wechatpay.NewPool(wechatpay.WithBaseURL(srv.URL), wechatpay.WithHTTPClient(wechatpay.NewHTTPClient()),
 		wechatpay.WithRetryPolicy(modelRetry))
 	pub := &recordingPublisher{}
-	svc := closer.New(merchant.NewCache(staticSecret(secret), time.Hour), pool, pub)
+	svc := closer.New(secretstore.NewCache(staticSecret(secret), time.Hour), pool, pub)
 	return &world{sim: sim, handler: handler.New(svc, slog.New(slog.DiscardHandler), nil), publisher: pub, recorder: rec}
 }
 
@@ -363,9 +364,9 @@ func (w *world) check(asAPI bool, no string, answer []byte, invokeErr error, eve
 		}
 		_ = json.Unmarshal([]byte(resp.Body), &b)
 		switch {
-		case resp.StatusCode == 200 && b.State == wechatpay.StateClosed:
+		case resp.StatusCode == 200 && b.State == recharge.StateClosed:
 			kind = "closed"
-		case resp.StatusCode == 409 && b.State == wechatpay.StateSuccess:
+		case resp.StatusCode == 409 && b.State == recharge.StateSuccess:
 			kind = "not_closable"
 		case (resp.StatusCode == 404 || resp.StatusCode == 403 || resp.StatusCode == 409) && b.Code != "" && b.State == "":
 			kind = "refused"
@@ -392,9 +393,9 @@ func (w *world) check(asAPI bool, no string, answer []byte, invokeErr error, eve
 			return fmt.Errorf("answer %s: %v", answer, err)
 		}
 		switch {
-		case b.State == wechatpay.StateClosed:
+		case b.State == recharge.StateClosed:
 			kind = "closed"
-		case b.State == wechatpay.StateSuccess:
+		case b.State == recharge.StateSuccess:
 			kind = "not_closable"
 		case len(b.Error) > 0 && b.State == "":
 			kind = "refused"
@@ -415,9 +416,9 @@ func (w *world) check(asAPI bool, no string, answer []byte, invokeErr error, eve
 	ev := events[0]
 	switch kind {
 	case "closed", "not_closable":
-		want, wantType := wechatpay.StateClosed, outcome.Closed
+		want, wantType := recharge.StateClosed, outcome.Closed
 		if kind == "not_closable" {
-			want, wantType = wechatpay.StateSuccess, outcome.Rejected
+			want, wantType = recharge.StateSuccess, outcome.Rejected
 		}
 		if !exists || record.RechargeState != want {
 			return fmt.Errorf("outcome %s, but the record is %q (exists %v)", kind, record.RechargeState, exists)
@@ -435,7 +436,7 @@ func (w *world) check(asAPI bool, no string, answer []byte, invokeErr error, eve
 		if err := json.Unmarshal(ev.detail, &f); err != nil || ev.detailType != outcome.Failed {
 			return fmt.Errorf("refusal published as %q %s", ev.detailType, ev.detail)
 		}
-		if exists && record.RechargeState != wechatpay.StateRecharging {
+		if exists && record.RechargeState != recharge.StateRecharging {
 			return fmt.Errorf("refused (%s), but the record is %s", f.Error.Code, record.RechargeState)
 		}
 		if !w.recorder.sent(f.Error.Code) {
@@ -457,6 +458,9 @@ func (w *world) check(asAPI bool, no string, answer []byte, invokeErr error, eve
 
 func TestCloseModel(t *testing.T) {
 	n := *modelSequences
+	if testing.Short() && n > 300 {
+		n = 300
+	}
 	first := uint64(1)
 	if *modelSeed != 0 {
 		first, n = *modelSeed, 1

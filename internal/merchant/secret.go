@@ -1,5 +1,7 @@
-// Package merchant turns the platform merchant's secret (one JSON object, kept in
-// Secrets Manager or a local file) into parsed keys, and caches them.
+// Package merchant turns the platform merchant's secret (one JSON object) into
+// parsed keys: what signs requests to WeChat Pay and what verifies its answers.
+// Where the secret is kept is the secretstore package's concern; this one
+// links no AWS SDK, so the WeChat Pay client built on it links none either.
 package merchant
 
 import (
@@ -16,7 +18,7 @@ import (
 	"close-recharge/internal/fault"
 )
 
-// Secret is the stored form of the merchant's credentials (DESIGN §4).
+// Secret is the stored form of the merchant's credentials (README, "The merchant secret").
 type Secret struct {
 	MchID                string   `json:"mchid"`
 	MerchantSerialNo     string   `json:"merchant_serial_no"`

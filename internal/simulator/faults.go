@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"time"
 
-	"close-recharge/internal/wechatpay"
+	"close-recharge/internal/recharge"
 )
 
 // FaultKind is a way for an answer to go wrong.
@@ -168,13 +168,13 @@ func (ex *exchange) before() bool {
 		ex.s.send(ex.w, ex.fault, ex.fault.Status, []byte(ex.fault.Body))
 		return false
 	case FaultRefuse:
-		if rc, ok := ex.s.stored(ex.r); ok && rc.RechargeState == wechatpay.StateRecharging {
+		if rc, ok := ex.s.stored(ex.r); ok && rc.RechargeState == recharge.StateRecharging {
 			ex.s.writeError(ex.w, ex.fault.Status, ex.fault.Code, "模拟拒绝："+ex.fault.Code)
 			return false
 		}
 	case FaultPaid:
-		if rc, ok := ex.s.stored(ex.r); ok && rc.RechargeState == wechatpay.StateRecharging {
-			ex.s.SetState(rc.SubMchid, rc.OutRechargeNo, wechatpay.StateSuccess)
+		if rc, ok := ex.s.stored(ex.r); ok && rc.RechargeState == recharge.StateRecharging {
+			ex.s.SetState(rc.SubMchid, rc.OutRechargeNo, recharge.StateSuccess)
 		}
 	}
 	return true

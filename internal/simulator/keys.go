@@ -89,7 +89,7 @@ func GenerateKeys(mchid string) (*Keys, error) {
 	return k, nil
 }
 
-// Secret is the merchant-side secret (DESIGN §4) for these keys: the public key
+// Secret is the merchant-side secret (README, "The merchant secret") for these keys: the public key
 // pair, and the platform certificate when withCertificate is set.
 func (k *Keys) Secret(withCertificate bool) merchant.Secret {
 	s := merchant.Secret{
@@ -130,7 +130,7 @@ type stateFile struct {
 }
 
 // LoadOrCreateKeys reuses the keys kept in dir, or generates and keeps new ones:
-// dir/secret.json (the merchant secret, §4 schema, with the certificate too) and
+// dir/secret.json (the merchant secret in the README's schema, with the certificate too) and
 // dir/wechatpay-side.json (the private keys that only WeChat Pay holds).
 func LoadOrCreateKeys(dir, mchid string) (*Keys, error) {
 	secretPath, sidePath := filepath.Join(dir, "secret.json"), filepath.Join(dir, "wechatpay-side.json")

@@ -15,6 +15,9 @@ import (
 // unchanged against the simulator: its signed requests must be accepted, forged
 // ones refused, and every 2xx answer must pass its own verification.
 func TestNodeSDKTalksToTheSimulator(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the Node SDK is left to the full suite (make test)")
+	}
 	dir := filepath.Join("testdata", "nodesdk")
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "wechatpay-axios-plugin")); err != nil {
 		if os.Getenv("CI") != "" {

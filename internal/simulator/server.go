@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"close-recharge/internal/recharge"
 	"close-recharge/internal/wechatpay"
 )
 
@@ -42,7 +43,7 @@ type Server struct {
 	keys         Keys
 	merchantKeys map[string]*rsa.PublicKey // serial_no → key: several during a rotation
 	signMode     SignMode
-	recharges    map[string]*wechatpay.Recharge // sub_mchid/out_recharge_no
+	recharges    map[string]*recharge.Recharge // sub_mchid/out_recharge_no
 	nonces       map[string]time.Time
 	prunedAt     time.Time
 	faults       []*Fault
@@ -70,7 +71,7 @@ func New(keys *Keys, opts ...Option) *Server {
 		now:          time.Now,
 		keys:         *keys,
 		merchantKeys: map[string]*rsa.PublicKey{keys.MerchantSerialNo: &keys.MerchantKey.PublicKey},
-		recharges:    map[string]*wechatpay.Recharge{},
+		recharges:    map[string]*recharge.Recharge{},
 		nonces:       map[string]time.Time{},
 		calls:        map[string]int{},
 	}
@@ -150,15 +151,15 @@ type SeedRecharge struct {
 // Seed stores recharges directly, in any state.
 func (s *Server) Seed(seeds ...SeedRecharge) error {
 	for _, sd := range seeds {
-		if err := wechatpay.ValidateSubMchid(sd.SubMchid); err != nil {
+		if err := recharge.ValidateSubMchid(sd.SubMchid); err != nil {
 			return err
 		}
-		if err := wechatpay.ValidateOutRechargeNo(sd.OutRechargeNo); err != nil {
+		if err := recharge.ValidateOutRechargeNo(sd.OutRechargeNo); err != nil {
 			return err
 		}
 		state := sd.State
 		if state == "" {
-			state = wechatpay.StateRecharging
+			state = recharge.StateRecharging
 		}
 		amount := sd.Amount
 		if amount <= 0 {
@@ -186,12 +187,12 @@ func (s *Server) SetState(subMchid, outRechargeNo, state string) bool {
 }
 
 // Recharge returns a copy of a stored recharge.
-func (s *Server) Recharge(subMchid, outRechargeNo string) (wechatpay.Recharge, bool) {
+func (s *Server) Recharge(subMchid, outRechargeNo string) (recharge.Recharge, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, ok := s.recharges[key(subMchid, outRechargeNo)]
 	if !ok {
-		return wechatpay.Recharge{}, false
+		return recharge.Recharge{}, false
 	}
 	return *r, true
 }
@@ -200,28 +201,28 @@ func key(subMchid, outRechargeNo string) string { return subMchid + "/" + outRec
 
 var cst = time.FixedZone("CST", 8*3600)
 
-func stamp(t time.Time) wechatpay.Time {
-	return wechatpay.Time{Time: t.In(cst).Truncate(time.Second)}
+func stamp(t time.Time) recharge.Time {
+	return recharge.Time{Time: t.In(cst).Truncate(time.Second)}
 }
 
-func setState(r *wechatpay.Recharge, state string, now time.Time) {
+func setState(r *recharge.Recharge, state string, now time.Time) {
 	r.RechargeState = state
 	switch state {
-	case wechatpay.StateSuccess:
+	case recharge.StateSuccess:
 		r.SuccessTime, r.RechargeStateDesc = stamp(now), "充值成功"
-	case wechatpay.StateClosed:
+	case recharge.StateClosed:
 		r.CloseTime, r.RechargeStateDesc = stamp(now), "充值已关闭"
-	case wechatpay.StateRecharging:
+	case recharge.StateRecharging:
 		r.RechargeStateDesc = "充值中"
 	}
 }
 
-func (s *Server) newRecharge(subMchid, outRechargeNo, scene, accountType string, amount int64) *wechatpay.Recharge {
+func (s *Server) newRecharge(subMchid, outRechargeNo, scene, accountType string, amount int64) *recharge.Recharge {
 	s.mu.Lock()
 	s.seq++
 	id := fmt.Sprintf("%s%012d", s.now().In(cst).Format("20060102"), s.seq)
 	s.mu.Unlock()
-	return &wechatpay.Recharge{
+	return &recharge.Recharge{
 		SpMchid:          s.keys.MchID,
 		SubMchid:         subMchid,
 		RechargeID:       id,
@@ -229,8 +230,8 @@ func (s *Server) newRecharge(subMchid, outRechargeNo, scene, accountType string,
 		RechargeChannel:  "BANK_TRANSFER",
 		AccountType:      accountType,
 		RechargeScene:    scene,
-		RechargeAmount:   &wechatpay.Amount{Amount: amount, Currency: "CNY"},
-		BankTransferInfo: &wechatpay.BankTransferInfo{BillNo: "BT" + id, Memo: "充值" + outRechargeNo, BankName: "招商银行", BankCardTail: "1234"},
+		RechargeAmount:   &recharge.Amount{Amount: amount, Currency: "CNY"},
+		BankTransferInfo: &recharge.BankTransferInfo{BillNo: "BT" + id, Memo: "充值" + outRechargeNo, BankName: "招商银行", BankCardTail: "1234"},
 		AcceptTime:       stamp(s.now()),
 		// A field newer than the documented object: clients must pass it through.
 		Extra: map[string]json.RawMessage{"bank_account_name": json.RawMessage(`"深圳市某某有限公司"`)},
@@ -320,13 +321,13 @@ func (s *Server) verifyRequest(r *http.Request, body []byte) string {
 	return ""
 }
 
-func (s *Server) lookup(w http.ResponseWriter, r *http.Request) (*wechatpay.Recharge, bool) {
+func (s *Server) lookup(w http.ResponseWriter, r *http.Request) (*recharge.Recharge, bool) {
 	sub := r.URL.Query().Get("sub_mchid")
-	if wechatpay.ValidateSubMchid(sub) != nil {
+	if recharge.ValidateSubMchid(sub) != nil {
 		s.writeError(w, http.StatusBadRequest, "PARAM_ERROR", "sub_mchid 参数错误")
 		return nil, false
 	}
-	if err := wechatpay.ValidateOutRechargeNo(r.PathValue("no")); err != nil {
+	if err := recharge.ValidateOutRechargeNo(r.PathValue("no")); err != nil {
 		s.writeError(w, http.StatusBadRequest, "PARAM_ERROR", "out_recharge_no 参数错误")
 		return nil, false
 	}
@@ -363,20 +364,20 @@ func (s *Server) close(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	state := rc.RechargeState
-	if state == wechatpay.StateRecharging {
-		setState(rc, wechatpay.StateClosed, s.now())
+	if state == recharge.StateRecharging {
+		setState(rc, recharge.StateClosed, s.now())
 	}
 	snapshot := *rc
 	s.mu.Unlock()
 	switch state {
-	case wechatpay.StateRecharging:
+	case recharge.StateRecharging:
 		if !ex.afterApply() {
 			return
 		}
 		s.writeRecharge(w, r, &snapshot)
-	case wechatpay.StateClosed:
+	case recharge.StateClosed:
 		s.writeError(w, http.StatusBadRequest, "INVALID_REQUEST", "充值单已关闭，无需重复关闭")
-	case wechatpay.StateSuccess:
+	case recharge.StateSuccess:
 		s.writeError(w, http.StatusForbidden, "RULE_LIMIT", "充值单已成功，不能关闭")
 	default:
 		s.writeError(w, http.StatusForbidden, "RULE_LIMIT", "充值单状态不允许关闭")
@@ -392,10 +393,10 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch {
-	case wechatpay.ValidateSubMchid(req.SubMchid) != nil:
+	case recharge.ValidateSubMchid(req.SubMchid) != nil:
 		s.writeError(w, http.StatusBadRequest, "PARAM_ERROR", "sub_mchid 参数错误")
 		return
-	case wechatpay.ValidateOutRechargeNo(req.OutRechargeNo) != nil:
+	case recharge.ValidateOutRechargeNo(req.OutRechargeNo) != nil:
 		s.writeError(w, http.StatusBadRequest, "PARAM_ERROR", "out_recharge_no 参数错误")
 		return
 	case req.RechargeAmount.Amount <= 0:
@@ -414,7 +415,7 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	if !exists {
 		rc = s.newRecharge(req.SubMchid, req.OutRechargeNo, req.RechargeScene, req.AccountType, req.RechargeAmount.Amount)
-		setState(rc, wechatpay.StateRecharging, s.now())
+		setState(rc, recharge.StateRecharging, s.now())
 		s.mu.Lock()
 		s.recharges[k] = rc
 		s.mu.Unlock()
@@ -432,7 +433,7 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (s *Server) writeRecharge(w http.ResponseWriter, r *http.Request, rc *wechatpay.Recharge) {
+func (s *Server) writeRecharge(w http.ResponseWriter, r *http.Request, rc *recharge.Recharge) {
 	ex := exchangeFrom(r.Context())
 	body, err := json.Marshal(rc)
 	if err != nil {
@@ -443,11 +444,11 @@ func (s *Server) writeRecharge(w http.ResponseWriter, r *http.Request, rc *wecha
 }
 
 // stored returns a copy of the recharge a close or query request names.
-func (s *Server) stored(r *http.Request) (wechatpay.Recharge, bool) {
+func (s *Server) stored(r *http.Request) (recharge.Recharge, bool) {
 	// Faults act before the mux serves, so the path is read here.
 	no, ok := noFromPath(r.URL.Path)
 	if !ok || opOf(r) == "apply" {
-		return wechatpay.Recharge{}, false
+		return recharge.Recharge{}, false
 	}
 	return s.Recharge(r.URL.Query().Get("sub_mchid"), no)
 }

@@ -19,8 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"close-recharge/internal/recharge"
 	"close-recharge/internal/simulator"
-	"close-recharge/internal/wechatpay"
 )
 
 const (
@@ -206,7 +206,10 @@ func TestForgedRequestsAreRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The simulator's clock stands still: a second passing between signing and
+	// checking would otherwise make "300 s ahead" 299 s.
 	now := time.Now().Unix()
+	clock := simulator.WithClock(func() time.Time { return time.Unix(now, 0) })
 	tests := []struct {
 		name string
 		req  request
@@ -225,14 +228,17 @@ func TestForgedRequestsAreRefused(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sim, url := start(t)
+			sim, url := start(t, clock)
 			r := tt.req
+			if r.ts == 0 {
+				r.ts = now
+			}
 			r.method, r.uri, r.body = "POST", closeURI, []byte(`{}`)
 			resp, body := r.send(t, url, k)
 			if resp.StatusCode != 401 || errorCode(t, body) != "SIGN_ERROR" {
 				t.Fatalf("status %d %s, want 401 SIGN_ERROR", resp.StatusCode, body)
 			}
-			if got, _ := sim.Recharge(sub, "R1"); got.RechargeState != wechatpay.StateRecharging {
+			if got, _ := sim.Recharge(sub, "R1"); got.RechargeState != recharge.StateRecharging {
 				t.Errorf("forged close changed the recharge to %s", got.RechargeState)
 			}
 		})
@@ -288,7 +294,7 @@ func TestCloseStateMachine(t *testing.T) {
 			}
 			continue
 		}
-		var r wechatpay.Recharge
+		var r recharge.Recharge
 		if err := json.Unmarshal(body, &r); err != nil || r.RechargeState != st.wantCode || r.CloseTime.IsZero() ||
 			r.SpMchid != k.MchID || r.RechargeStateDesc == "" {
 			t.Fatalf("%s: recharge %s", st.name, body)
@@ -335,7 +341,7 @@ func TestApply(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(out), `"recharge_url"`) {
 		t.Fatalf("apply: %d %s", resp.StatusCode, out)
 	}
-	if r, ok := sim.Recharge(sub, "NEW1"); !ok || r.RechargeState != wechatpay.StateRecharging {
+	if r, ok := sim.Recharge(sub, "NEW1"); !ok || r.RechargeState != recharge.StateRecharging {
 		t.Fatalf("applied recharge = %+v", r)
 	}
 	bad := strings.Replace(body, `"amount":100`, `"amount":0`, 1)

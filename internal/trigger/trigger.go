@@ -19,7 +19,7 @@ import (
 
 	"close-recharge/internal/fault"
 	"close-recharge/internal/outcome"
-	"close-recharge/internal/wechatpay"
+	"close-recharge/internal/recharge"
 )
 
 // Kind names a trigger.
@@ -165,10 +165,10 @@ func stringField(raw json.RawMessage, name string) (string, error) {
 }
 
 func (r *Request) validate(prefix string) error {
-	if err := wechatpay.ValidateSubMchid(r.SubMchid); err != nil {
+	if err := recharge.ValidateSubMchid(r.SubMchid); err != nil {
 		return invalid(prefix + fault.As(err).Message)
 	}
-	if err := wechatpay.ValidateOutRechargeNo(r.OutRechargeNo); err != nil {
+	if err := recharge.ValidateOutRechargeNo(r.OutRechargeNo); err != nil {
 		return invalid(prefix + fault.As(err).Message)
 	}
 	return nil

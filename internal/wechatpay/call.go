@@ -15,6 +15,7 @@ import (
 	"github.com/wechatpay-apiv3/wechatpay-go/core"
 
 	"close-recharge/internal/fault"
+	"close-recharge/internal/recharge"
 )
 
 // RetryPolicy bounds how transient failures are retried: capped, jittered
@@ -42,33 +43,28 @@ var DefaultRetryPolicy = RetryPolicy{
 	MinAttempt:     300 * time.Millisecond,
 }
 
-// Trace collects what happened inside one call, for the caller's logs and metrics.
-type Trace struct {
-	Attempts  int    // HTTP requests sent, across close and query
-	RequestID string // WeChat Pay's Request-ID of the last answer
-	Queried   bool   // whether a close refusal was settled by querying
+type exchangeKey struct{}
+
+// WithExchange returns a context in which calls count into ex: requests sent
+// and the last answer's Request-ID.
+func WithExchange(ctx context.Context, ex *recharge.Exchange) context.Context {
+	return context.WithValue(ctx, exchangeKey{}, ex)
 }
 
-type traceKey struct{}
-
-// WithTrace returns a context in which calls record into t.
-func WithTrace(ctx context.Context, t *Trace) context.Context {
-	return context.WithValue(ctx, traceKey{}, t)
-}
-
-func traceFrom(ctx context.Context) *Trace {
-	t, _ := ctx.Value(traceKey{}).(*Trace)
-	return t
+func exchangeFrom(ctx context.Context) *recharge.Exchange {
+	ex, _ := ctx.Value(exchangeKey{}).(*recharge.Exchange)
+	return ex
 }
 
 // ErrUnverified marks a 2xx answer whose signature did not verify: forged,
 // unsigned, stale, or signed with a key the client does not hold (a rotated
-// WeChat Pay key). Callers holding cached keys should re-read them once.
-var ErrUnverified = errors.New("WeChat Pay answer failed signature verification")
+// WeChat Pay key). It is a fault.ErrStaleKeys: callers holding cached keys
+// should re-read them once.
+var ErrUnverified = fmt.Errorf("WeChat Pay answer failed signature verification (%w)", fault.ErrStaleKeys)
 
 // ErrSignRejected marks WeChat Pay's 401 SIGN_ERROR: it did not accept our
-// signature (a rotated merchant key or serial). Callers should re-read keys once.
-var ErrSignRejected = errors.New("WeChat Pay rejected the request signature")
+// signature (a rotated merchant key or serial). It is a fault.ErrStaleKeys.
+var ErrSignRejected = fmt.Errorf("WeChat Pay rejected the request signature (%w)", fault.ErrStaleKeys)
 
 // businessRefusal is a 4xx whose code WeChat Pay does not document for this
 // API: the close path settles it by querying.
@@ -82,7 +78,7 @@ func (b *businessRefusal) Unwrap() error { return b.err }
 // answer can survive into a later one.
 func call[T any](ctx context.Context, c *Client, op string, send func(context.Context) (*core.APIResult, error), check func(*T) error) (*T, error) {
 	p := c.retry
-	trace := traceFrom(ctx)
+	ex := exchangeFrom(ctx)
 	var last error
 	for attempt := 1; ; attempt++ {
 		timeout, ok := p.attemptBudget(ctx)
@@ -98,10 +94,10 @@ func call[T any](ctx context.Context, c *Client, op string, send func(context.Co
 		}
 		out, err := judge(actx, res, err, check)
 		cancel()
-		if trace != nil {
-			trace.Attempts++
+		if ex != nil {
+			ex.Attempts++
 			if reqID != "" {
-				trace.RequestID = reqID
+				ex.RequestID = reqID
 			}
 		}
 		c.logAttempt(ctx, op, attempt, status, reqID, time.Since(start), err)
@@ -166,8 +162,7 @@ func giveUp(ctx context.Context, last error) error {
 			return last
 		}
 	}
-	return &fault.Error{Kind: fault.Transient, Code: fault.CodeTimeout,
-		Message: "WeChat Pay did not answer before the deadline", Cause: last}
+	return fault.Timeout(last, "WeChat Pay did not answer before the deadline")
 }
 
 func retryable(err error) bool {
@@ -190,7 +185,7 @@ func judge[T any](ctx context.Context, res *core.APIResult, err error, check fun
 		return nil, fault.Wrap(fault.Configuration, "", err, "cannot sign the WeChat Pay request with the merchant key")
 	case res.Response == nil:
 		if ctx.Err() != nil {
-			return nil, fault.Wrap(fault.Transient, fault.CodeTimeout, err, "WeChat Pay did not answer in time")
+			return nil, fault.Timeout(err, "WeChat Pay did not answer in time")
 		}
 		return nil, fault.Wrap(fault.Transient, fault.CodeNetwork, err, "cannot reach WeChat Pay")
 	default:
@@ -215,12 +210,13 @@ func judge[T any](ctx context.Context, res *core.APIResult, err error, check fun
 
 // WeChat Pay's error codes that decide an outcome by themselves.
 const (
-	CodeOrderNotExist    = "ORDER_NOT_EXIST"
-	CodeNoAuth           = "NO_AUTH"
-	CodeSignError        = "SIGN_ERROR"
-	CodeParamError       = "PARAM_ERROR"
-	CodeRateLimited      = "RATELIMIT_EXCEEDED"
-	CodeFrequencyLimited = "FREQUENCY_LIMITED"
+	CodeOrderNotExist      = "ORDER_NOT_EXIST"
+	CodeNoAuth             = "NO_AUTH"
+	CodeSignError          = "SIGN_ERROR"
+	CodeParamError         = "PARAM_ERROR"
+	CodeRateLimited        = "RATELIMIT_EXCEEDED"
+	CodeFrequencyLimited   = "FREQUENCY_LIMITED"
+	CodeServiceUnavailable = "SERVICE_UNAVAILABLE"
 )
 
 // classifyAPIError decides by code, not status: WeChat Pay uses 403 for
@@ -231,6 +227,11 @@ const (
 func classifyAPIError(e *core.APIError) error {
 	fe := &fault.Error{Code: e.Code, Message: cleanMessage(e.Message), Status: e.StatusCode, RequestID: e.Header.Get("Request-Id")}
 	status := fmt.Sprintf("HTTP %d %s", e.StatusCode, http.StatusText(e.StatusCode))
+	unavailable := e.StatusCode == http.StatusTooManyRequests || e.StatusCode == http.StatusServiceUnavailable ||
+		e.Code == CodeRateLimited || e.Code == CodeFrequencyLimited || e.Code == CodeServiceUnavailable
+	if unavailable {
+		fe.Reason = fault.Unavailable
+	}
 	if fe.Code == "" {
 		fe.Kind, fe.Code = fault.Transient, fault.CodeUpstream
 		fe.Message = "WeChat Pay answered " + status + " without an error code"
@@ -240,17 +241,17 @@ func classifyAPIError(e *core.APIError) error {
 		fe.Message = "WeChat Pay answered " + status
 	}
 	switch {
-	case e.StatusCode == http.StatusTooManyRequests || e.Code == CodeRateLimited || e.Code == CodeFrequencyLimited:
-		fe.Kind = fault.Transient
-	case e.StatusCode >= 500:
+	case unavailable, e.StatusCode >= 500:
 		fe.Kind = fault.Transient
 	case e.Code == CodeSignError || e.StatusCode == http.StatusUnauthorized:
 		fe.Kind = fault.Configuration
 		fe.Cause = ErrSignRejected
 	case e.Code == CodeParamError:
 		fe.Kind = fault.InvalidInput
-	case e.Code == CodeNoAuth, e.Code == CodeOrderNotExist:
-		fe.Kind = fault.Refused
+	case e.Code == CodeNoAuth:
+		fe.Kind, fe.Reason = fault.Refused, fault.Forbidden
+	case e.Code == CodeOrderNotExist:
+		fe.Kind, fe.Reason = fault.Refused, fault.NotFound
 	case e.StatusCode == http.StatusNotFound:
 		fe.Kind = fault.Transient
 	case e.StatusCode >= 400:

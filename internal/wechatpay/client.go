@@ -20,6 +20,7 @@ import (
 
 	"close-recharge/internal/fault"
 	"close-recharge/internal/merchant"
+	"close-recharge/internal/recharge"
 )
 
 // DefaultBaseURL is WeChat Pay's API origin.
@@ -107,14 +108,14 @@ func (c *Client) rechargeURL(subMchid, outRechargeNo, suffix string) string {
 }
 
 func validateIDs(subMchid, outRechargeNo string) error {
-	if err := ValidateSubMchid(subMchid); err != nil {
+	if err := recharge.ValidateSubMchid(subMchid); err != nil {
 		return err
 	}
-	return ValidateOutRechargeNo(outRechargeNo)
+	return recharge.ValidateOutRechargeNo(outRechargeNo)
 }
 
 // Query fetches a recharge.
-func (c *Client) Query(ctx context.Context, subMchid, outRechargeNo string) (*Recharge, error) {
+func (c *Client) Query(ctx context.Context, subMchid, outRechargeNo string) (*recharge.Recharge, error) {
 	if err := validateIDs(subMchid, outRechargeNo); err != nil {
 		return nil, err
 	}
@@ -133,7 +134,7 @@ func (c *Client) Query(ctx context.Context, subMchid, outRechargeNo string) (*Re
 // refusal the recharge is queried and its state decides. The same path settles
 // an ambiguous attempt whose answer was lost: the retried close is refused as a
 // re-close and the query finds it CLOSED.
-func (c *Client) Close(ctx context.Context, subMchid, outRechargeNo string) (*Recharge, error) {
+func (c *Client) Close(ctx context.Context, subMchid, outRechargeNo string) (*recharge.Recharge, error) {
 	if err := validateIDs(subMchid, outRechargeNo); err != nil {
 		return nil, err
 	}
@@ -142,7 +143,7 @@ func (c *Client) Close(ctx context.Context, subMchid, outRechargeNo string) (*Re
 		return c.sdk.Post(ctx, u, map[string]any{})
 	}, c.sameRecharge(subMchid, outRechargeNo))
 	if err == nil {
-		if r.RechargeState == StateClosed || r.RechargeState == StateSuccess {
+		if r.RechargeState == recharge.StateClosed || r.RechargeState == recharge.StateSuccess {
 			return r, nil
 		}
 		return nil, &fault.Error{Kind: fault.Transient, Code: fault.CodeInvalidResponse,
@@ -152,9 +153,6 @@ func (c *Client) Close(ctx context.Context, subMchid, outRechargeNo string) (*Re
 	if !errors.As(err, &refusal) {
 		return nil, err
 	}
-	if t := traceFrom(ctx); t != nil {
-		t.Queried = true
-	}
 	return settle(refusal.err)(c.Query(ctx, subMchid, outRechargeNo))
 }
 
@@ -163,8 +161,8 @@ func (c *Client) Close(ctx context.Context, subMchid, outRechargeNo string) (*Re
 // not exist is a final ORDER_NOT_EXIST. Anything else leaves the close
 // unsettled, which is transient: only WeChat Pay's own answer about this
 // recharge may end it.
-func settle(refusal *fault.Error) func(*Recharge, error) (*Recharge, error) {
-	return func(q *Recharge, err error) (*Recharge, error) {
+func settle(refusal *fault.Error) func(*recharge.Recharge, error) (*recharge.Recharge, error) {
+	return func(q *recharge.Recharge, err error) (*recharge.Recharge, error) {
 		if err != nil {
 			fe := fault.As(err)
 			switch {
@@ -178,9 +176,9 @@ func settle(refusal *fault.Error) func(*Recharge, error) (*Recharge, error) {
 				Status:  fe.Status, RequestID: fe.RequestID, Cause: err}
 		}
 		switch q.RechargeState {
-		case StateClosed, StateSuccess:
+		case recharge.StateClosed, recharge.StateSuccess:
 			return q, nil
-		case StateRecharging:
+		case recharge.StateRecharging:
 			return nil, refusal
 		}
 		return nil, &fault.Error{Kind: fault.Transient, Code: fault.CodeUnsettled,
@@ -192,8 +190,8 @@ func settle(refusal *fault.Error) func(*Recharge, error) (*Recharge, error) {
 // sameRecharge rejects a signed answer that is not about the recharge asked
 // for, or that does not say what state it is in: such an answer cannot decide
 // an outcome, however well it verifies.
-func (c *Client) sameRecharge(subMchid, outRechargeNo string) func(*Recharge) error {
-	return func(r *Recharge) error {
+func (c *Client) sameRecharge(subMchid, outRechargeNo string) func(*recharge.Recharge) error {
+	return func(r *recharge.Recharge) error {
 		switch {
 		case r.OutRechargeNo != outRechargeNo:
 			return errors.New("answer is about another out_recharge_no")
@@ -210,13 +208,13 @@ func (c *Client) sameRecharge(subMchid, outRechargeNo string) func(*Recharge) er
 
 // ApplyRequest is the body of a recharge application.
 type ApplyRequest struct {
-	SubMchid       string `json:"sub_mchid"`
-	OutRechargeNo  string `json:"out_recharge_no"`
-	RechargeScene  string `json:"recharge_scene"`
-	AccountType    string `json:"account_type"`
-	RechargeAmount Amount `json:"recharge_amount"`
-	NotifyURL      string `json:"notify_url,omitempty"`
-	Remark         string `json:"remark,omitempty"`
+	SubMchid       string          `json:"sub_mchid"`
+	OutRechargeNo  string          `json:"out_recharge_no"`
+	RechargeScene  string          `json:"recharge_scene"`
+	AccountType    string          `json:"account_type"`
+	RechargeAmount recharge.Amount `json:"recharge_amount"`
+	NotifyURL      string          `json:"notify_url,omitempty"`
+	Remark         string          `json:"remark,omitempty"`
 }
 
 // ApplyResponse is WeChat Pay's answer to a recharge application.

@@ -13,6 +13,7 @@ import (
 
 	"close-recharge/internal/fault"
 	"close-recharge/internal/merchant"
+	"close-recharge/internal/recharge"
 	"close-recharge/internal/simulator"
 	"close-recharge/internal/wechatpay"
 )
@@ -64,9 +65,9 @@ func (e *env) seed(t *testing.T, no, state string) {
 	}
 }
 
-func closeTraced(ctx context.Context, c *wechatpay.Client, no string) (*wechatpay.Recharge, *wechatpay.Trace, error) {
-	var tr wechatpay.Trace
-	r, err := c.Close(wechatpay.WithTrace(ctx, &tr), sub, no)
+func closeTraced(ctx context.Context, c *wechatpay.Client, no string) (*recharge.Recharge, *recharge.Exchange, error) {
+	var tr recharge.Exchange
+	r, err := c.Close(wechatpay.WithExchange(ctx, &tr), sub, no)
 	return r, &tr, err
 }
 
@@ -79,9 +80,9 @@ func TestCloseOutcomes(t *testing.T) {
 		wantKind     fault.Kind
 		wantAttempts int
 	}{
-		{"recharging is closed", wechatpay.StateRecharging, wechatpay.StateClosed, "", "", 1},
-		{"already closed is settled by query", wechatpay.StateClosed, wechatpay.StateClosed, "", "", 2},
-		{"paid recharge is returned as SUCCESS", wechatpay.StateSuccess, wechatpay.StateSuccess, "", "", 2},
+		{"recharging is closed", recharge.StateRecharging, recharge.StateClosed, "", "", 1},
+		{"already closed is settled by query", recharge.StateClosed, recharge.StateClosed, "", "", 2},
+		{"paid recharge is returned as SUCCESS", recharge.StateSuccess, recharge.StateSuccess, "", "", 2},
 		{"unknown recharge is refused", "", "", "ORDER_NOT_EXIST", fault.Refused, 1},
 	}
 	for _, tt := range tests {
@@ -113,7 +114,7 @@ func TestCloseOutcomes(t *testing.T) {
 
 func TestCloseSetsCloseTimeAndKeepsUnknownFields(t *testing.T) {
 	e := publicKeyEnv(t)
-	e.seed(t, "R1", wechatpay.StateRecharging)
+	e.seed(t, "R1", recharge.StateRecharging)
 	r, err := e.client.Close(context.Background(), sub, "R1")
 	if err != nil {
 		t.Fatal(err)
@@ -132,12 +133,12 @@ func TestCloseSetsCloseTimeAndKeepsUnknownFields(t *testing.T) {
 
 func TestCloseRefusedWhileRecharging(t *testing.T) {
 	e := publicKeyEnv(t)
-	e.seed(t, "R1", wechatpay.StateRecharging)
+	e.seed(t, "R1", recharge.StateRecharging)
 	e.sim.Inject(simulator.Fault{Kind: simulator.FaultStatus, Op: "close", Status: 403, Code: "RULE_LIMIT"})
 	_, tr, err := closeTraced(context.Background(), e.client, "R1")
 	assertFault(t, err, fault.Refused, "RULE_LIMIT")
-	if !tr.Queried || tr.Attempts != 2 {
-		t.Errorf("trace = %+v, want a close and a query", tr)
+	if tr.Attempts != 2 || e.sim.Calls("query") != 1 {
+		t.Errorf("exchange = %+v, %d queries; want a close and a query", tr, e.sim.Calls("query"))
 	}
 }
 
@@ -155,14 +156,14 @@ func TestCloseFinalErrorsAreNotRetried(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.code, func(t *testing.T) {
 			e := publicKeyEnv(t)
-			e.seed(t, "R1", wechatpay.StateRecharging)
+			e.seed(t, "R1", recharge.StateRecharging)
 			e.sim.Inject(simulator.Fault{Kind: simulator.FaultStatus, Op: "close", Status: tt.status, Code: tt.code})
 			_, tr, err := closeTraced(context.Background(), e.client, "R1")
 			assertFault(t, err, tt.wantKind, tt.code)
 			if tr.Attempts != 1 {
 				t.Errorf("attempts = %d, want 1", tr.Attempts)
 			}
-			if got, _ := e.sim.Recharge(sub, "R1"); got.RechargeState != wechatpay.StateRecharging {
+			if got, _ := e.sim.Recharge(sub, "R1"); got.RechargeState != recharge.StateRecharging {
 				t.Errorf("recharge state = %s, want untouched", got.RechargeState)
 			}
 		})
@@ -203,7 +204,7 @@ func TestCloseFaults(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := publicKeyEnv(t)
-			e.seed(t, "R1", wechatpay.StateRecharging)
+			e.seed(t, "R1", recharge.StateRecharging)
 			e.sim.Inject(tt.faults...)
 			r, tr, err := closeTraced(context.Background(), e.client, "R1")
 			if tr.Attempts != tt.wantAttempts {
@@ -222,7 +223,7 @@ func TestCloseFaults(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Close: %v", err)
 			}
-			if r.RechargeState != wechatpay.StateClosed {
+			if r.RechargeState != recharge.StateClosed {
 				t.Errorf("state = %s, want CLOSED", r.RechargeState)
 			}
 		})
@@ -232,7 +233,7 @@ func TestCloseFaults(t *testing.T) {
 func TestRateLimitBacksOffLonger(t *testing.T) {
 	elapsed := func(code string, status int) time.Duration {
 		e := publicKeyEnv(t)
-		e.seed(t, "R1", wechatpay.StateRecharging)
+		e.seed(t, "R1", recharge.StateRecharging)
 		e.sim.Inject(simulator.Fault{Kind: simulator.FaultStatus, Op: "close", Status: status, Code: code})
 		start := time.Now()
 		if _, err := e.client.Close(context.Background(), sub, "R1"); err != nil {
@@ -257,7 +258,7 @@ func TestDeadlineIsHonoured(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := publicKeyEnv(t)
-			e.seed(t, "R1", wechatpay.StateRecharging)
+			e.seed(t, "R1", recharge.StateRecharging)
 			e.sim.Inject(tt.fault)
 			ctx, cancel := context.WithTimeout(context.Background(), 800*time.Millisecond)
 			defer cancel()
@@ -274,7 +275,7 @@ func TestDeadlineIsHonoured(t *testing.T) {
 	}
 	t.Run("latency ends as a timeout", func(t *testing.T) {
 		e := publicKeyEnv(t)
-		e.seed(t, "R1", wechatpay.StateRecharging)
+		e.seed(t, "R1", recharge.StateRecharging)
 		e.sim.Inject(simulator.Fault{Kind: simulator.FaultLatency, Op: "close", Delay: 3 * time.Second, Times: 10})
 		ctx, cancel := context.WithTimeout(context.Background(), 800*time.Millisecond)
 		defer cancel()
@@ -309,7 +310,7 @@ func TestVerificationModes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, tt.secret(t), simulator.WithSignMode(tt.mode))
-			e.seed(t, "R1", wechatpay.StateRecharging)
+			e.seed(t, "R1", recharge.StateRecharging)
 			_, err := e.client.Query(context.Background(), sub, "R1")
 			if tt.verifiable && err != nil {
 				t.Fatalf("Query: %v", err)
@@ -325,7 +326,7 @@ func TestPKCS1MerchantKey(t *testing.T) {
 	s := testKeys(t).Secret(false)
 	s.MerchantPrivateKey = pkcs1PEM(testKeys(t).MerchantKey)
 	e := newEnv(t, s)
-	e.seed(t, "R1", wechatpay.StateRecharging)
+	e.seed(t, "R1", recharge.StateRecharging)
 	if _, err := e.client.Close(context.Background(), sub, "R1"); err != nil {
 		t.Fatalf("Close with a PKCS#1 key: %v", err)
 	}
@@ -339,7 +340,7 @@ func TestSignatureRejectedByWeChatPay(t *testing.T) {
 	s := testKeys(t).Secret(false)
 	s.MerchantPrivateKey = simulator.PrivateKeyPEM(other)
 	e := newEnv(t, s)
-	e.seed(t, "R1", wechatpay.StateRecharging)
+	e.seed(t, "R1", recharge.StateRecharging)
 	_, tr, err := closeTraced(context.Background(), e.client, "R1")
 	assertFault(t, err, fault.Configuration, "SIGN_ERROR")
 	if !errors.Is(err, wechatpay.ErrSignRejected) || tr.Attempts != 1 {
@@ -350,7 +351,7 @@ func TestSignatureRejectedByWeChatPay(t *testing.T) {
 func TestApplyThenClose(t *testing.T) {
 	e := publicKeyEnv(t)
 	req := wechatpay.ApplyRequest{SubMchid: sub, OutRechargeNo: "A1", RechargeScene: "ECOMMERCE_DEPOSIT",
-		AccountType: "DEPOSIT", RechargeAmount: wechatpay.Amount{Amount: 100, Currency: "CNY"}}
+		AccountType: "DEPOSIT", RechargeAmount: recharge.Amount{Amount: 100, Currency: "CNY"}}
 	res, err := e.client.Apply(context.Background(), req)
 	if err != nil {
 		t.Fatal(err)
@@ -359,7 +360,7 @@ func TestApplyThenClose(t *testing.T) {
 		t.Errorf("apply = %+v", res)
 	}
 	r, err := e.client.Close(context.Background(), sub, "A1")
-	if err != nil || r.RechargeID != res.RechargeID || r.RechargeState != wechatpay.StateClosed {
+	if err != nil || r.RechargeID != res.RechargeID || r.RechargeState != recharge.StateClosed {
 		t.Fatalf("close = %+v, %v", r, err)
 	}
 }

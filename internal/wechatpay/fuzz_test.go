@@ -4,6 +4,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"close-recharge/internal/recharge"
 )
 
 // FuzzIdentifiers: an identifier that validates is its own path and query
@@ -13,7 +15,7 @@ func FuzzIdentifiers(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		if ValidateOutRechargeNo(s) == nil {
+		if recharge.ValidateOutRechargeNo(s) == nil {
 			if url.PathEscape(s) != s || len(s) == 0 || len(s) > 64 {
 				t.Fatalf("out_recharge_no %q validated", s)
 			}
@@ -23,7 +25,7 @@ func FuzzIdentifiers(f *testing.F) {
 				t.Fatalf("out_recharge_no %q changed the URL: %v", s, u)
 			}
 		}
-		if ValidateSubMchid(s) == nil {
+		if recharge.ValidateSubMchid(s) == nil {
 			if url.QueryEscape(s) != s || len(s) == 0 || len(s) > 32 || strings.Trim(s, "0123456789") != "" {
 				t.Fatalf("sub_mchid %q validated", s)
 			}

@@ -5,10 +5,11 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"close-recharge/internal/fault"
+	"close-recharge/internal/recharge"
 	"close-recharge/internal/simulator"
-	"close-recharge/internal/wechatpay"
 )
 
 // Every outcome comes from one answer about this recharge: a signed answer
@@ -46,7 +47,7 @@ func TestAnswerIntegrity(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := publicKeyEnv(t)
-			e.seed(t, "R1", wechatpay.StateRecharging)
+			e.seed(t, "R1", recharge.StateRecharging)
 			for _, f := range tt.faults {
 				if f.Kind == simulator.FaultBody {
 					f.Body = strings.Replace(f.Body, "%s", testKeys(t).MchID, 1)
@@ -71,10 +72,10 @@ func TestAnswerIntegrity(t *testing.T) {
 
 // assertRecord checks that an answer is CLOSED or SUCCESS and that every field
 // of it is the simulator's record.
-func assertRecord(t *testing.T, sim *simulator.Server, got *wechatpay.Recharge) {
+func assertRecord(t *testing.T, sim *simulator.Server, got *recharge.Recharge) {
 	t.Helper()
 	record, _ := sim.Recharge(sub, "R1")
-	if record.RechargeState != wechatpay.StateClosed && record.RechargeState != wechatpay.StateSuccess {
+	if record.RechargeState != recharge.StateClosed && record.RechargeState != recharge.StateSuccess {
 		t.Fatalf("record is %s, but the close returned %+v", record.RechargeState, got)
 	}
 	b, err := json.Marshal(got)
@@ -108,18 +109,18 @@ func TestErrorAnswersWithoutWeChatPaysShape(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name+" is retried", func(t *testing.T) {
 			e := publicKeyEnv(t)
-			e.seed(t, "R1", wechatpay.StateRecharging)
+			e.seed(t, "R1", recharge.StateRecharging)
 			f := tt.fault
 			f.Op = "close"
 			e.sim.Inject(f)
 			r, tr, err := closeTraced(context.Background(), e.client, "R1")
-			if err != nil || r.RechargeState != wechatpay.StateClosed || tr.Attempts != 2 {
+			if err != nil || r.RechargeState != recharge.StateClosed || tr.Attempts != 2 {
 				t.Fatalf("Close = %+v, %v after %d attempts; want CLOSED after 2", r, err, tr.Attempts)
 			}
 		})
 		t.Run(tt.name+" throughout is transient", func(t *testing.T) {
 			e := publicKeyEnv(t)
-			e.seed(t, "R1", wechatpay.StateRecharging)
+			e.seed(t, "R1", recharge.StateRecharging)
 			f := tt.fault
 			f.Op, f.Times = "close", 10
 			e.sim.Inject(f)
@@ -150,21 +151,21 @@ func TestSettlingQuery(t *testing.T) {
 		wantKind fault.Kind // "" = the record comes back
 		wantCode string
 	}{
-		{"business error on the query of a CLOSED recharge", wechatpay.StateClosed,
+		{"business error on the query of a CLOSED recharge", recharge.StateClosed,
 			simulator.Fault{Kind: simulator.FaultStatus, Status: 403, Code: "RULE_LIMIT"}, fault.Transient, fault.CodeUnsettled},
-		{"INVALID_REQUEST on the query", wechatpay.StateClosed,
+		{"INVALID_REQUEST on the query", recharge.StateClosed,
 			simulator.Fault{Kind: simulator.FaultStatus, Status: 400, Code: "INVALID_REQUEST"}, fault.Transient, fault.CodeUnsettled},
-		{"NO_AUTH on the query", wechatpay.StateSuccess,
+		{"NO_AUTH on the query", recharge.StateSuccess,
 			simulator.Fault{Kind: simulator.FaultStatus, Status: 403, Code: "NO_AUTH"}, fault.Transient, fault.CodeUnsettled},
-		{"ORDER_NOT_EXIST on the query", wechatpay.StateClosed,
+		{"ORDER_NOT_EXIST on the query", recharge.StateClosed,
 			simulator.Fault{Kind: simulator.FaultStatus, Status: 404, Code: "ORDER_NOT_EXIST"}, fault.Refused, "ORDER_NOT_EXIST"},
-		{"HTML 404 on the query", wechatpay.StateClosed,
+		{"HTML 404 on the query", recharge.StateClosed,
 			simulator.Fault{Kind: simulator.FaultBody, Status: 404, Body: "<html>Not Found</html>", Times: 10}, fault.Transient, fault.CodeUpstream},
-		{"undocumented state on the query", wechatpay.StateClosed,
+		{"undocumented state on the query", recharge.StateClosed,
 			simulator.Fault{Kind: simulator.FaultUnknownState}, fault.Transient, fault.CodeUnsettled},
-		{"another recharge's answer, then the right one", wechatpay.StateClosed,
+		{"another recharge's answer, then the right one", recharge.StateClosed,
 			simulator.Fault{Kind: simulator.FaultOtherRecharge}, "", ""},
-		{"a state-less answer, then the right one", wechatpay.StateSuccess,
+		{"a state-less answer, then the right one", recharge.StateSuccess,
 			simulator.Fault{Kind: simulator.FaultNullState}, "", ""},
 	}
 	for _, tt := range tests {
@@ -183,6 +184,44 @@ func TestSettlingQuery(t *testing.T) {
 				t.Fatalf("Close: %v", err)
 			}
 			assertRecord(t, e.sim, r)
+		})
+	}
+}
+
+// The client says what each failure is in the function's own words: nothing
+// past it reads WeChat Pay's codes or statuses.
+func TestFailuresAreClassifiedIntoReasons(t *testing.T) {
+	tests := []struct {
+		name   string
+		state  string
+		fault  simulator.Fault
+		reason fault.Reason
+	}{
+		{"ORDER_NOT_EXIST", "", simulator.Fault{Kind: simulator.FaultNone}, fault.NotFound},
+		{"NO_AUTH", recharge.StateRecharging, simulator.Fault{Kind: simulator.FaultStatus, Status: 403, Code: "NO_AUTH"}, fault.Forbidden},
+		{"business refusal while recharging", recharge.StateRecharging, simulator.Fault{Kind: simulator.FaultRefuse, Status: 403, Code: "RULE_LIMIT"}, fault.Conflict},
+		{"429 throughout", recharge.StateRecharging, simulator.Fault{Kind: simulator.FaultStatus, Status: 429, Code: "RATELIMIT_EXCEEDED", Times: 10}, fault.Unavailable},
+		{"FREQUENCY_LIMITED throughout", recharge.StateRecharging, simulator.Fault{Kind: simulator.FaultStatus, Status: 403, Code: "FREQUENCY_LIMITED", Times: 10}, fault.Unavailable},
+		{"HTML 503 throughout", recharge.StateRecharging, simulator.Fault{Kind: simulator.FaultBody, Status: 503, Body: "<html/>", Times: 10}, fault.Unavailable},
+		{"500 throughout", recharge.StateRecharging, simulator.Fault{Kind: simulator.FaultStatus, Status: 500, Code: "SYSTEM_ERROR", Times: 10}, fault.Upstream},
+		{"hung", recharge.StateRecharging, simulator.Fault{Kind: simulator.FaultLatency, Delay: 3 * time.Second, Times: 10}, fault.TimedOut},
+		{"SIGN_ERROR", recharge.StateRecharging, simulator.Fault{Kind: simulator.FaultStatus, Status: 401, Code: "SIGN_ERROR"}, fault.Misconfigured},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := publicKeyEnv(t)
+			if tt.state != "" {
+				e.seed(t, "R1", tt.state)
+			}
+			f := tt.fault
+			f.Op = "close"
+			e.sim.Inject(f)
+			ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+			defer cancel()
+			_, _, err := closeTraced(ctx, e.client, "R1")
+			if fe := fault.As(err); fe == nil || fe.Why() != tt.reason {
+				t.Fatalf("err = %v, want reason %s", err, tt.reason)
+			}
 		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"close-recharge/internal/merchant"
+	"close-recharge/internal/recharge"
 )
 
 // Pool keeps the Client for the current merchant keys, rebuilding it only when
@@ -35,11 +36,14 @@ func (p *Pool) clientFor(keys *merchant.Keys) (*Client, error) {
 	return p.client, nil
 }
 
-// Close closes a recharge with the client for keys (see Client.Close).
-func (p *Pool) Close(ctx context.Context, keys *merchant.Keys, subMchid, outRechargeNo string) (*Recharge, error) {
+// Close closes a recharge with the client for keys (see Client.Close), and
+// says what it took.
+func (p *Pool) Close(ctx context.Context, keys *merchant.Keys, subMchid, outRechargeNo string) (*recharge.Recharge, recharge.Exchange, error) {
+	var ex recharge.Exchange
 	c, err := p.clientFor(keys)
 	if err != nil {
-		return nil, err
+		return nil, ex, err
 	}
-	return c.Close(ctx, subMchid, outRechargeNo)
+	r, err := c.Close(WithExchange(ctx, &ex), subMchid, outRechargeNo)
+	return r, ex, err
 }

@@ -57,7 +57,9 @@ func (b bufferedBody) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // ValidateBaseURL checks a WeChat Pay API origin: https, or http only for a
-// loopback host (the simulator); no path, query, fragment or credentials.
+// development origin (the simulator): a loopback host, or host.docker.internal,
+// which is the developer's machine as `sam local invoke`'s container sees it.
+// No path, query, fragment or credentials.
 func ValidateBaseURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
@@ -70,13 +72,16 @@ func ValidateBaseURL(raw string) error {
 	case "https":
 		return nil
 	case "http":
-		if isLoopback(u.Hostname()) {
+		if isLoopback(u.Hostname()) || u.Hostname() == DockerHost {
 			return nil
 		}
-		return errors.New("may use http:// only for a loopback host; use https://")
+		return errors.New("may use http:// only for a loopback host or " + DockerHost + "; use https://")
 	}
 	return errors.New("must use https://")
 }
+
+// DockerHost names the machine that runs Docker, from inside a container.
+const DockerHost = "host.docker.internal"
 
 func isLoopback(host string) bool {
 	if host == "localhost" {

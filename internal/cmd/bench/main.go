@@ -60,17 +60,36 @@ func run(args []string, out io.Writer) error {
 	defer os.RemoveAll(tmp)
 
 	fmt.Fprintf(out, "close-recharge performance — %s/%s, %d CPUs, %s, %s\n\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), cpuModel())
-	if err := warm(o, out); err != nil {
+	var t table
+	if err := warm(o, out, &t); err != nil {
 		return err
 	}
 	bootstraps, err := build(tmp, out)
 	if err != nil {
 		return err
 	}
-	return underEmulator(o, bootstraps, out)
+	if err := underEmulator(o, bootstraps, out, &t); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nThe README's table (Performance):\n\n")
+	t.print(out)
+	return nil
 }
 
-func warm(o options, out io.Writer) error {
+// table collects the figures in the form the README's Performance table shows them.
+type table struct{ rows [][3]string }
+
+func (t *table) add(figure, value, target string) { t.rows = append(t.rows, [3]string{figure, value, target}) }
+
+func (t *table) print(w io.Writer) {
+	fmt.Fprintln(w, "| figure | value | target |")
+	fmt.Fprintln(w, "|---|---|---|")
+	for _, r := range t.rows {
+		fmt.Fprintf(w, "| %s | %s | %s |\n", r[0], r[1], r[2])
+	}
+}
+
+func warm(o options, out io.Writer, t *table) error {
 	benchmarks := []struct {
 		name string
 		fn   func(*testing.B)
@@ -95,6 +114,13 @@ func warm(o options, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "   invocation / peer  = %.3f   (target ≤ 1.10)\n", median(ns[0])/median(ns[1]))
 	fmt.Fprintf(out, "   invocation / floor = %.3f   (target ≤ 1.30)\n\n", median(ns[0])/median(ns[2]))
+	cost := func(i int) string {
+		return fmt.Sprintf("%.2f ms, %.1f KB, %.0f allocs", median(ns[i])/1e6, median(bytes[i])/1e3, median(allocs[i]))
+	}
+	t.add("warm invocation in process (decode → cached keys → sign → HTTP → verify → result → publish)", cost(0), "")
+	t.add("— ÷ bare wechatpay-go `core.Client.Post` of the same close ("+cost(1)+")", fmt.Sprintf("%.2f", median(ns[0])/median(ns[1])), "≤ 1.10")
+	t.add(fmt.Sprintf("— ÷ floor: one SHA256-RSA2048 sign + one verify + one round trip (%.2f ms)", median(ns[2])/1e6),
+		fmt.Sprintf("%.2f", median(ns[0])/median(ns[2])), "≤ 1.30")
 	return nil
 }
 
@@ -122,7 +148,7 @@ func build(dir string, out io.Writer) (bootstraps, error) {
 
 var initDuration = regexp.MustCompile(`INIT REPORT\(durationMs: ([0-9.]+)\)`)
 
-func underEmulator(o options, b bootstraps, out io.Writer) error {
+func underEmulator(o options, b bootstraps, out io.Writer, t *table) error {
 	moto, stop, err := awstest.StartMoto()
 	if err != nil {
 		return err
@@ -205,6 +231,12 @@ func underEmulator(o options, b bootstraps, out io.Writer) error {
 		median(ratios), len(ratios), quantile(ratios, 0.25), quantile(ratios, 0.75))
 	fmt.Fprintf(out, "   close-recharge / hello-world with the same environment = %.2f   (quartiles %.2f–%.2f)\n\n",
 		median(fixedRatios), quantile(fixedRatios, 0.25), quantile(fixedRatios, 0.75))
+	t.add("cold start under the emulator, process start → first close answered",
+		fmt.Sprintf("%.1f ms (INIT %s ms)", median(closeCold.total), medianOrDash(closeCold.init)), "")
+	t.add(fmt.Sprintf("— ÷ hello-world aws-lambda-go bootstrap (%.1f ms, INIT %s ms)", median(helloCold.total), medianOrDash(helloCold.init)),
+		fmt.Sprintf("%.2f (quartiles %.2f–%.2f)", median(ratios), quantile(ratios, 0.25), quantile(ratios, 0.75)), "≤ 2.0")
+	t.add(fmt.Sprintf("— ÷ hello-world given the same fixed environment (%.1f ms)", median(helloFixed.total)),
+		fmt.Sprintf("%.2f (quartiles %.2f–%.2f)", median(fixedRatios), quantile(fixedRatios, 0.25), quantile(fixedRatios, 0.75)), "")
 
 	// 3–5. One warm instance: connections, reads, memory.
 	coldReads := proxy.Calls("secretsmanager.GetSecretValue")
@@ -248,6 +280,14 @@ func underEmulator(o options, b bootstraps, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "5. Secrets Manager reads over %d invocations of one instance (default TTL 5m): %d (%d of them during the %d warm ones)\n",
 		o.warmCalls+1, proxy.Calls("secretsmanager.GetSecretValue")-coldReads, proxy.Calls("secretsmanager.GetSecretValue")-reads, o.warmCalls)
+	t.add(fmt.Sprintf("new connections to WeChat Pay / to AWS over %d warm invocations", o.warmCalls),
+		fmt.Sprintf("%d / %d", world.Sim.Connections()-simConns, proxy.Connections()-awsConns), "0")
+	t.add("bootstrap, linux/arm64, stripped", fmt.Sprintf("%.2f MiB", float64(arm.Size())/(1<<20)), "≤ 12 MiB")
+	if rssErr == nil {
+		t.add(fmt.Sprintf("peak RSS of the bootstrap over %d invocations", o.warmCalls+1), fmt.Sprintf("%.1f MiB", float64(rss)/(1<<20)), "≤ 40 MiB")
+	}
+	t.add(fmt.Sprintf("Secrets Manager reads over %d invocations of one instance (TTL 5m)", o.warmCalls+1),
+		fmt.Sprint(proxy.Calls("secretsmanager.GetSecretValue")-coldReads), "1")
 	return nil
 }
 

@@ -22,13 +22,13 @@ import (
 	"os"
 	"time"
 
+	"close-recharge/internal/recharge"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 	schedtypes "github.com/aws/aws-sdk-go-v2/service/scheduler/types"
-
-	"close-recharge/internal/wechatpay"
 )
 
 func main() {
@@ -68,10 +68,10 @@ func run(ctx context.Context, args []string, out io.Writer, sched schedulerAPI, 
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if err := wechatpay.ValidateSubMchid(*subMchid); err != nil {
+	if err := recharge.ValidateSubMchid(*subMchid); err != nil {
 		return err
 	}
-	if err := wechatpay.ValidateOutRechargeNo(*outRechargeNo); err != nil {
+	if err := recharge.ValidateOutRechargeNo(*outRechargeNo); err != nil {
 		return err
 	}
 	loc, err := time.LoadLocation(*timezone)

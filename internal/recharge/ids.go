@@ -1,4 +1,4 @@
-package wechatpay
+package recharge
 
 import "close-recharge/internal/fault"
 

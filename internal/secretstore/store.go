@@ -1,4 +1,7 @@
-package merchant
+// Package secretstore reads the platform merchant's secret — from AWS Secrets
+// Manager, or a local file — and keeps the parsed keys across warm
+// invocations. Parsing is the merchant package's; this one is the store.
+package secretstore
 
 import (
 	"context"
@@ -13,6 +16,7 @@ import (
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"close-recharge/internal/fault"
+	"close-recharge/internal/merchant"
 )
 
 // Source reads the raw secret JSON.
@@ -48,7 +52,7 @@ func (s *SecretsManager) Read(ctx context.Context) ([]byte, error) {
 		case errors.As(err, &decrypt), errors.As(err, &invalid), errors.As(err, &param), isAccessDenied(err):
 			return nil, fault.Wrap(fault.Configuration, "", err, "%s cannot be read from Secrets Manager", s.Name())
 		case ctx.Err() != nil:
-			return nil, fault.Wrap(fault.Transient, fault.CodeTimeout, err, "Secrets Manager did not answer in time")
+			return nil, fault.Timeout(err, "Secrets Manager did not answer in time")
 		}
 		return nil, fault.Wrap(fault.Transient, "", err, "cannot read %s from Secrets Manager", s.Name())
 	}
@@ -100,7 +104,7 @@ type Cache struct {
 	turn   chan struct{} // one slot, held while the secret is read
 
 	mu          sync.Mutex // guards the fields below
-	keys        *Keys
+	keys        *merchant.Keys
 	fetched     time.Time
 	retryAt     time.Time // while stale keys serve, the next read is not tried before this
 	reads       int
@@ -134,14 +138,14 @@ func NewCache(source Source, ttl time.Duration, opts ...CacheOption) *Cache {
 // Keys returns the cached keys, reading and parsing the secret when there are
 // none or they are older than the TTL. A malformed secret is a configuration
 // error naming the secret and the field.
-func (c *Cache) Keys(ctx context.Context) (*Keys, error) {
+func (c *Cache) Keys(ctx context.Context) (*merchant.Keys, error) {
 	if k := c.cached(); k != nil {
 		return k, nil
 	}
 	select {
 	case c.turn <- struct{}{}:
 	case <-ctx.Done():
-		return nil, fault.Wrap(fault.Transient, fault.CodeTimeout, ctx.Err(), "no time left while %s was being read", c.source.Name())
+		return nil, fault.Timeout(ctx.Err(), "no time left while %s was being read", c.source.Name())
 	}
 	defer func() { <-c.turn }()
 	if k := c.cached(); k != nil { // what the read we waited for brought
@@ -181,7 +185,7 @@ func (c *Cache) Prefetch(ctx context.Context, timeout time.Duration) {
 
 // cached returns keys within the TTL, or stale keys while a failed read's
 // pause lasts.
-func (c *Cache) cached() *Keys {
+func (c *Cache) cached() *merchant.Keys {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.keys == nil || c.ttl <= 0 {
@@ -201,7 +205,7 @@ func (c *Cache) cached() *Keys {
 
 // serveStale returns the keys held, when the read failed for a passing reason
 // and they are within the stale window; the caller holds the turn.
-func (c *Cache) serveStale(ctx context.Context, readErr error) *Keys {
+func (c *Cache) serveStale(ctx context.Context, readErr error) *merchant.Keys {
 	if fault.KindOf(readErr) != fault.Transient {
 		return nil
 	}
@@ -223,7 +227,7 @@ func (c *Cache) serveStale(ctx context.Context, readErr error) *Keys {
 }
 
 // read reads and parses the secret; the caller holds the turn.
-func (c *Cache) read(ctx context.Context) (*Keys, error) {
+func (c *Cache) read(ctx context.Context) (*merchant.Keys, error) {
 	raw, err := c.source.Read(ctx)
 	c.mu.Lock()
 	c.reads++
@@ -231,7 +235,7 @@ func (c *Cache) read(ctx context.Context) (*Keys, error) {
 	if err != nil {
 		return nil, err
 	}
-	keys, err := Parse(raw)
+	keys, err := merchant.Parse(raw)
 	if err != nil {
 		fe := fault.As(err)
 		return nil, &fault.Error{Kind: fe.Kind, Code: fe.Code, Message: c.source.Name() + ": " + fe.Message}
@@ -244,7 +248,7 @@ func (c *Cache) read(ctx context.Context) (*Keys, error) {
 
 // Invalidate drops stale from the cache, if it is still what the cache holds:
 // of several callers that saw the same stale keys, only the first causes a read.
-func (c *Cache) Invalidate(stale *Keys) {
+func (c *Cache) Invalidate(stale *merchant.Keys) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.keys == stale {

@@ -1,4 +1,8 @@
-package wechatpay
+// Package recharge is the domain both sides of the function share: a WeChat
+// Pay platform-solution recharge as WeChat Pay writes it, its states, and the
+// rules its identifiers follow. It knows no transport: trigger decoding, the
+// WeChat Pay client, the close use-case and the simulator all build on it.
+package recharge
 
 import (
 	"bytes"
@@ -9,6 +13,14 @@ import (
 	"sync"
 	"time"
 )
+
+// Exchange is what it took to hear WeChat Pay's answer about a recharge, for
+// the invocation's log line and metrics: requests sent (closes and queries
+// alike), and WeChat Pay's Request-ID of the last answer.
+type Exchange struct {
+	Attempts  int
+	RequestID string
+}
 
 // Recharge states. WeChat Pay treats its enums as open sets: other values may appear.
 const (

@@ -1,4 +1,4 @@
-package merchant
+package secretstore
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"close-recharge/internal/fault"
+	"close-recharge/internal/merchant"
+	"close-recharge/internal/simulator"
 )
 
 type memorySource struct {
@@ -28,8 +30,7 @@ func (m *memorySource) Name() string { return "secret test/merchant" }
 
 func validSecret(t *testing.T) []byte {
 	t.Helper()
-	// The simulator, which makes full key sets, imports this package.
-	b, err := json.Marshal(testSecret(t))
+	b, err := json.Marshal(simulator.SharedKeys().Secret(false))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +126,7 @@ func TestPrefetchIsTheFirstCallersRead(t *testing.T) {
 	src := &gatedSource{release: make(chan error), value: validSecret(t)}
 	c := NewCache(src, time.Minute)
 	c.Prefetch(context.Background(), time.Minute)
-	got := make(chan *Keys)
+	got := make(chan *merchant.Keys)
 	go func() {
 		k, err := c.Keys(context.Background())
 		if err != nil {
