@@ -79,7 +79,9 @@ func run(args []string, out io.Writer) error {
 // table collects the figures in the form the README's Performance table shows them.
 type table struct{ rows [][3]string }
 
-func (t *table) add(figure, value, target string) { t.rows = append(t.rows, [3]string{figure, value, target}) }
+func (t *table) add(figure, value, target string) {
+	t.rows = append(t.rows, [3]string{figure, value, target})
+}
 
 func (t *table) print(w io.Writer) {
 	fmt.Fprintln(w, "| figure | value | target |")
