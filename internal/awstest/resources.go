@@ -3,6 +3,7 @@ package awstest
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -81,34 +82,55 @@ type Event struct {
 	Detail     json.RawMessage `json:"detail"`
 }
 
-// Drain reads every event the queue holds, waiting up to wait for late ones
-// once it finds the queue empty.
-func (b *Bus) Drain(wait time.Duration) ([]Event, error) {
+// sentinelSource marks the event Drain puts on the bus to know it has read
+// everything published before it.
+const sentinelSource = "awstest.sentinel"
+
+// Drain returns every event published on the bus so far. Rather than trust
+// a quiet spell, it publishes a sentinel event last and reads until the
+// sentinel arrives: what was published before it has arrived too (moto
+// delivers a bus's events to the queue in order, within PutEvents).
+func (b *Bus) Drain() ([]Event, error) {
+	id := UniqueName("sentinel")
+	ctx, cancel := Ctx()
+	out, err := eventbridge.NewFromConfig(b.cfg).PutEvents(ctx, &eventbridge.PutEventsInput{Entries: []ebtypes.PutEventsRequestEntry{{
+		EventBusName: aws.String(b.Name), Source: aws.String(sentinelSource), DetailType: aws.String("Drain Sentinel"),
+		Detail: aws.String(`{"id":"` + id + `"}`),
+	}}})
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("publish the drain sentinel: %w", err)
+	}
+	if out.FailedEntryCount > 0 {
+		return nil, fmt.Errorf("the drain sentinel was not taken")
+	}
 	q := sqs.NewFromConfig(b.cfg)
 	var events []Event
-	deadline := time.Now().Add(wait)
-	for {
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
 		ctx, cancel := Ctx()
-		out, err := q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(b.QueueURL), MaxNumberOfMessages: 10})
+		out, err := q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(b.QueueURL), MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
 		cancel()
 		if err != nil {
 			return events, err
 		}
+		found := false
 		for _, m := range out.Messages {
 			var e Event
 			if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &e); err != nil {
 				return events, fmt.Errorf("queue message is not an event: %w", err)
 			}
-			events = append(events, e)
 			ctx, cancel := Ctx()
 			_, _ = q.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(b.QueueURL), ReceiptHandle: m.ReceiptHandle})
 			cancel()
-		}
-		if len(out.Messages) == 0 {
-			if time.Now().After(deadline) {
-				return events, nil
+			if e.Source == sentinelSource {
+				found = found || strings.Contains(string(e.Detail), id)
+				continue
 			}
-			time.Sleep(50 * time.Millisecond)
+			events = append(events, e)
+		}
+		if found {
+			return events, nil
 		}
 	}
+	return events, fmt.Errorf("the drain sentinel did not arrive within 30 s")
 }

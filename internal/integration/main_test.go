@@ -6,7 +6,6 @@
 package integration
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -211,6 +210,16 @@ func httpAPI(no string) string {
 		`"requestContext":{"requestId":"req-%[1]s","http":{"method":"POST"}},"isBase64Encoded":false}`, no, sub)
 }
 
+// triggers are the five ways the function is invoked, with whether each is an API.
+var triggers = []struct {
+	name    string
+	payload func(no string) string
+	api     bool
+}{
+	{"direct", direct, false}, {"scheduler", scheduler, false}, {"eventbridge", envelope, false},
+	{"http-api", httpAPI, true}, {"rest-api", restAPI, true},
+}
+
 // answer is an invocation's outcome reduced to what the README's outcome table speaks of.
 type answer struct {
 	errorType string
@@ -279,7 +288,7 @@ func TestEveryFixtureClosesUnderTheEmulator(t *testing.T) {
 		}
 		want[req.OutRechargeNo] = true
 	}
-	events, err := s.bus.Drain(2 * time.Second)
+	events, err := s.bus.Drain()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,8 +308,9 @@ func TestEveryFixtureClosesUnderTheEmulator(t *testing.T) {
 	}
 }
 
-// TestOutcomeTable walks the README's outcome table row by row, for a direct invoke and an HTTP
-// API request, and checks what was published.
+// TestOutcomeTable walks the README's outcome table row by row, for each of
+// the five triggers, and checks what was published: an event for each settled
+// row, nothing for the others — configuration errors included.
 func TestOutcomeTable(t *testing.T) {
 	s := newStack(t)
 	em := start(t, s.env())
@@ -314,21 +324,15 @@ func TestOutcomeTable(t *testing.T) {
 		published string // detail type, "" for nothing
 	}
 	var rows []row
-	for _, variant := range []struct {
-		suffix string
-		api    bool
-	}{{"D", false}, {"A", true}} {
-		pay := direct
-		if variant.api {
-			pay = httpAPI
-		}
+	for i, trig := range triggers {
+		pay := trig.payload
 		pick := func(directAns, apiAns answer) answer {
-			if variant.api {
+			if trig.api {
 				return apiAns
 			}
 			return directAns
 		}
-		v := variant.suffix
+		v := fmt.Sprint("T", i)
 		rows = append(rows,
 			row{"closed", "CLOSE" + v, "RECHARGING", nil, pay, pick(answer{state: "CLOSED"}, answer{status: 200, state: "CLOSED"}), "Recharge Closed"},
 			row{"already closed", "AGAIN" + v, "CLOSED", nil, pay, pick(answer{state: "CLOSED"}, answer{status: 200, state: "CLOSED"}), "Recharge Closed"},
@@ -354,7 +358,7 @@ func TestOutcomeTable(t *testing.T) {
 	)
 
 	wantEvents := map[string]string{}
-	for _, r := range rows {
+	run := func(r row) {
 		t.Run(r.name+" "+r.no, func(t *testing.T) {
 			if r.state != "" {
 				s.seed(t, r.no, r.state)
@@ -373,7 +377,26 @@ func TestOutcomeTable(t *testing.T) {
 			wantEvents[r.no] = r.published
 		}
 	}
-	events, err := s.bus.Drain(2 * time.Second)
+	for _, r := range rows {
+		run(r)
+	}
+	// Configuration: the secret cannot be found. Every trigger fails alike, and
+	// nothing reaches WeChat Pay or the bus.
+	em.Stop()
+	em = start(t, s.env("WECHATPAY_SECRET_ID="+s.secretARN+"-gone"))
+	closes := s.sim.Calls("close")
+	for i, trig := range triggers {
+		no := fmt.Sprint("CONF", i)
+		want := answer{errorType: "CONFIGURATION_ERROR"}
+		if trig.api {
+			want = answer{status: 500, code: "CONFIGURATION_ERROR"}
+		}
+		run(row{"configuration: " + trig.name, no, "RECHARGING", nil, trig.payload, want, ""})
+	}
+	if n := s.sim.Calls("close") - closes; n != 0 {
+		t.Errorf("WeChat Pay saw %d closes without keys", n)
+	}
+	events, err := s.bus.Drain()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -451,8 +474,8 @@ func TestSecretProblemsAreConfigurationErrors(t *testing.T) {
 					t.Errorf("error %q does not name %s", body, m)
 				}
 			}
-			if strings.Contains(body, "BEGIN") || strings.Contains(em.Logs(), "AAAA") {
-				t.Errorf("key material in the answer or the logs")
+			if leaks := scanForLeaks(body + "\n" + em.Logs()); len(leaks) > 0 || strings.Contains(body+em.Logs(), "AAAA") {
+				t.Errorf("key material in the answer or the logs: %v", leaks)
 			}
 		})
 	}
@@ -560,8 +583,8 @@ func TestSecretFileForLocalRuns(t *testing.T) {
 	if got := reduce(t, invoke(t, em, direct("FILE1"))); got.state != "CLOSED" {
 		t.Errorf("got %+v", got)
 	}
-	if bytes.Contains([]byte(em.Logs()), []byte("PRIVATE KEY")) {
-		t.Error("the private key reached the logs")
+	if leaks := scanForLeaks(em.Logs()); len(leaks) > 0 {
+		t.Errorf("the logs leak: %v", leaks)
 	}
 }
 

@@ -10,7 +10,8 @@ import (
 )
 
 // A WeChat Pay that never answers must end as the transient timeout outcome,
-// answered by the function, before Lambda's own timeout kills it.
+// answered by the function itself: an answer at all, and no "Task timed out",
+// show that Lambda's own timeout did not strike first.
 func TestHungWeChatPayEndsAsATimeoutBeforeTheDeadline(t *testing.T) {
 	s := newStack(t)
 	const timeout = 3 * time.Second
@@ -23,15 +24,9 @@ func TestHungWeChatPayEndsAsATimeoutBeforeTheDeadline(t *testing.T) {
 	if got := reduce(t, resp); got.status != 504 || got.code != "TIMEOUT" {
 		t.Errorf("API: %+v, want 504 TIMEOUT", got)
 	}
-	if resp.Duration >= timeout {
-		t.Errorf("API answer took %v, past the %v timeout", resp.Duration, timeout)
-	}
 	resp = invoke(t, em, direct("HUNG2"))
 	if got := reduce(t, resp); got.errorType != "TRANSIENT" || !strings.Contains(got.body, "TIMEOUT") {
 		t.Errorf("direct: %+v, want a TRANSIENT TIMEOUT", got)
-	}
-	if resp.Duration >= timeout {
-		t.Errorf("direct answer took %v, past the %v timeout", resp.Duration, timeout)
 	}
 	if strings.Contains(em.Logs(), "Task timed out") {
 		t.Errorf("Lambda's timeout struck:\n%s", em.Logs())
@@ -47,13 +42,15 @@ func TestAWSFaultsAreTransient(t *testing.T) {
 		answerOp string // proxy answers this operation with status/body instead of moto
 		status   int
 		body     string
-		closed   bool // whether WeChat Pay closed the recharge before the failure
+		closed   bool   // whether WeChat Pay closed the recharge before the failure
+		code     string // what the caller is told
+		api      int    // and the API status
 	}{
-		{name: "Secrets Manager unreachable", env: []string{"AWS_ENDPOINT_URL_SECRETS_MANAGER=http://127.0.0.1:1"}},
-		{name: "Secrets Manager throttled", answerOp: "secretsmanager.GetSecretValue", status: 400, body: throttled},
-		{name: "EventBridge unreachable", env: []string{"AWS_ENDPOINT_URL_EVENTBRIDGE=http://127.0.0.1:1"}, closed: true},
-		{name: "EventBridge throttled", answerOp: "AWSEvents.PutEvents", status: 400, body: throttled, closed: true},
-		{name: "EventBridge takes the call but not the entry", answerOp: "AWSEvents.PutEvents", status: 200, body: partial, closed: true},
+		{name: "Secrets Manager unreachable", env: []string{"AWS_ENDPOINT_URL_SECRETS_MANAGER=http://127.0.0.1:1"}, code: "NETWORK_ERROR", api: 502},
+		{name: "Secrets Manager throttled", answerOp: "secretsmanager.GetSecretValue", status: 400, body: throttled, code: "NETWORK_ERROR", api: 502},
+		{name: "EventBridge unreachable", env: []string{"AWS_ENDPOINT_URL_EVENTBRIDGE=http://127.0.0.1:1"}, closed: true, code: "PUBLISH_FAILED", api: 502},
+		{name: "EventBridge throttled", answerOp: "AWSEvents.PutEvents", status: 400, body: throttled, closed: true, code: "PUBLISH_FAILED", api: 502},
+		{name: "EventBridge takes the call but not the entry", answerOp: "AWSEvents.PutEvents", status: 200, body: partial, closed: true, code: "PUBLISH_FAILED", api: 502},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -64,12 +61,11 @@ func TestAWSFaultsAreTransient(t *testing.T) {
 			em := start(t, s.env(tt.env...))
 			s.seed(t, "AWS1", "RECHARGING")
 			s.seed(t, "AWS2", "RECHARGING")
-			if got := reduce(t, invoke(t, em, direct("AWS1"))); got.errorType != "TRANSIENT" {
-				t.Errorf("direct: %+v, want TRANSIENT", got)
+			if got := reduce(t, invoke(t, em, direct("AWS1"))); got.errorType != "TRANSIENT" || !strings.HasPrefix(got.body, tt.code+":") {
+				t.Errorf("direct: %+v, want TRANSIENT %s", got, tt.code)
 			}
-			got := reduce(t, invoke(t, em, httpAPI("AWS2")))
-			if got.status < 500 || got.status == 500 {
-				t.Errorf("API: %+v, want a transient 5xx", got)
+			if got := reduce(t, invoke(t, em, httpAPI("AWS2"))); got.status != tt.api || got.code != tt.code {
+				t.Errorf("API: %+v, want %d %s", got, tt.api, tt.code)
 			}
 			if r, _ := s.sim.Recharge(sub, "AWS1"); (r.RechargeState == "CLOSED") != tt.closed {
 				t.Errorf("recharge is %s", r.RechargeState)
@@ -82,7 +78,7 @@ func TestAWSFaultsAreTransient(t *testing.T) {
 			if got := reduce(t, invoke(t, retry, direct("AWS1"))); got.state != "CLOSED" {
 				t.Errorf("retry: %+v", got)
 			}
-			events, err := s.bus.Drain(time.Second)
+			events, err := s.bus.Drain()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -125,11 +121,18 @@ func TestHostileInputNeverReachesWeChatPay(t *testing.T) {
 	if reads, puts := s.proxy.Calls("secretsmanager.GetSecretValue"), s.proxy.Calls("AWSEvents.PutEvents"); reads != 1 || puts != 0 {
 		t.Errorf("AWS saw %d secret reads and %d PutEvents, want the init's one read and nothing else", reads, puts)
 	}
-	var last map[string]any
-	lines := strings.Split(strings.TrimSpace(em.Logs()), "\n")
-	for _, l := range lines {
-		if strings.HasPrefix(l, "{") && json.Unmarshal([]byte(l), &last) == nil && last["outcome"] != "invalid_input" {
-			t.Errorf("log line with outcome %v", last["outcome"])
+	summaries := 0
+	for _, l := range strings.Split(strings.TrimSpace(em.Logs()), "\n") {
+		var line map[string]any
+		if !strings.HasPrefix(l, "{") || json.Unmarshal([]byte(l), &line) != nil || line["msg"] != "close recharge" {
+			continue
 		}
+		summaries++
+		if line["outcome"] != "invalid_input" {
+			t.Errorf("summary line with outcome %v", line["outcome"])
+		}
+	}
+	if summaries != len(payloads) {
+		t.Errorf("%d summary lines for %d invocations", summaries, len(payloads))
 	}
 }

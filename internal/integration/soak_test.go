@@ -190,7 +190,7 @@ func TestSoak(t *testing.T) {
 		}
 	}
 
-	events, err := s.bus.Drain(3 * time.Second)
+	events, err := s.bus.Drain()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,7 +44,7 @@ func TestPublishToMoto(t *testing.T) {
 	if err := p.Publish(context.Background(), outcome.Rejected, map[string]string{"out_recharge_no": "R1"}); err != nil {
 		t.Fatal(err)
 	}
-	events, err := bus.Drain(time.Second)
+	events, err := bus.Drain()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -81,11 +81,11 @@ func call[T any](ctx context.Context, c *Client, op string, send func(context.Co
 	ex := exchangeFrom(ctx)
 	var last error
 	for attempt := 1; ; attempt++ {
-		timeout, ok := p.attemptBudget(ctx)
+		until, ok := p.attemptDeadline(ctx)
 		if !ok {
 			return nil, giveUp(ctx, last)
 		}
-		actx, cancel := context.WithTimeout(ctx, timeout)
+		actx, cancel := context.WithDeadline(ctx, until)
 		start := time.Now()
 		res, err := send(actx)
 		status, reqID := 0, ""
@@ -127,18 +127,23 @@ func call[T any](ctx context.Context, c *Client, op string, send func(context.Co
 	}
 }
 
-// attemptBudget is how long the next attempt may take, or false when the
-// deadline leaves no room for one.
-func (p RetryPolicy) attemptBudget(ctx context.Context) (time.Duration, bool) {
-	timeout := p.AttemptTimeout
+// attemptDeadline is when the next attempt must end — AttemptTimeout from now,
+// and never into the reserve before the context's deadline — or false when
+// the deadline leaves no room for one. It is a point in time, not a duration,
+// so that the time spent computing it cannot push the attempt into the reserve.
+func (p RetryPolicy) attemptDeadline(ctx context.Context) (time.Time, bool) {
+	now := time.Now()
+	until := now.Add(p.AttemptTimeout)
 	if dl, ok := ctx.Deadline(); ok {
-		left := time.Until(dl) - p.Reserve
-		if left < p.MinAttempt {
-			return 0, false
+		limit := dl.Add(-p.Reserve)
+		if limit.Sub(now) < p.MinAttempt {
+			return time.Time{}, false
 		}
-		timeout = min(timeout, left)
+		if limit.Before(until) {
+			until = limit
+		}
 	}
-	return timeout, ctx.Err() == nil
+	return until, ctx.Err() == nil
 }
 
 func (p RetryPolicy) backoff(attempt int, rateLimited bool) time.Duration {

@@ -6,8 +6,10 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -247,29 +249,66 @@ func TestRateLimitBacksOffLonger(t *testing.T) {
 	}
 }
 
+// deadlineRecorder notes the deadline every attempt's request carries.
+type deadlineRecorder struct {
+	next      http.RoundTripper
+	mu        sync.Mutex
+	deadlines []time.Time
+}
+
+func (d *deadlineRecorder) RoundTrip(r *http.Request) (*http.Response, error) {
+	dl, _ := r.Context().Deadline()
+	d.mu.Lock()
+	d.deadlines = append(d.deadlines, dl)
+	d.mu.Unlock()
+	return d.next.RoundTrip(r)
+}
+
+// No attempt may run into the reserve kept before the caller's deadline, and
+// retries stop for the deadline, not for a count: the policy here allows a
+// thousand attempts. What is checked is each attempt's own deadline, not how
+// long anything took.
 func TestDeadlineIsHonoured(t *testing.T) {
 	tests := []struct {
-		name  string
-		fault simulator.Fault
+		name         string
+		fault        simulator.Fault
+		moreAttempts bool // the deadline, not the first attempt, must end it
 	}{
-		{"WeChat Pay slower than the deadline", simulator.Fault{Kind: simulator.FaultLatency, Op: "close", Delay: 3 * time.Second, Times: 10}},
-		{"5xx until the deadline", simulator.Fault{Kind: simulator.FaultStatus, Op: "close", Status: 500, Times: 100}},
+		{"WeChat Pay slower than the deadline", simulator.Fault{Kind: simulator.FaultLatency, Op: "close", Delay: 3 * time.Second, Times: 10}, false},
+		{"5xx until the deadline", simulator.Fault{Kind: simulator.FaultStatus, Op: "close", Status: 500, Times: 1000}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := publicKeyEnv(t)
 			e.seed(t, "R1", recharge.StateRecharging)
 			e.sim.Inject(tt.fault)
+			policy := fastRetry
+			policy.MaxAttempts = 1000
+			rec := &deadlineRecorder{next: wechatpay.NewHTTPClient().Transport}
+			secret := testKeys(t).Secret(false)
+			k, _ := secret.Keys()
+			c, err := wechatpay.New(k, wechatpay.WithBaseURL(e.url), wechatpay.WithRetryPolicy(policy),
+				wechatpay.WithHTTPClient(&http.Client{Transport: rec}))
+			if err != nil {
+				t.Fatal(err)
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 800*time.Millisecond)
 			defer cancel()
 			dl, _ := ctx.Deadline()
-			_, _, err := closeTraced(ctx, e.client, "R1")
+			_, tr, err := closeTraced(ctx, c, "R1")
 			if fault.KindOf(err) != fault.Transient {
 				t.Fatalf("err = %v, want transient", err)
 			}
-			// The reserve before the deadline must be left for the caller.
-			if left := time.Until(dl); left < fastRetry.Reserve/2 {
-				t.Errorf("returned %v before the deadline, want at least %v", left, fastRetry.Reserve/2)
+			if len(rec.deadlines) != tr.Attempts || tr.Attempts == 0 {
+				t.Fatalf("%d requests recorded for %d attempts", len(rec.deadlines), tr.Attempts)
+			}
+			for i, adl := range rec.deadlines {
+				if adl.IsZero() || adl.After(dl.Add(-policy.Reserve)) {
+					t.Errorf("attempt %d ran until %v, into the %v reserve before the deadline", i+1, dl.Sub(adl), policy.Reserve)
+				}
+			}
+			if tt.moreAttempts && tr.Attempts <= fastRetry.MaxAttempts {
+				t.Errorf("%d attempts: the count, not the deadline, ended the retries", tr.Attempts)
 			}
 		})
 	}

@@ -162,7 +162,9 @@ func TestApplyStoresAndRotatesInSecretsManager(t *testing.T) {
 	if err := run(context.Background(), f.args("-apply", "-name", name), &stdout, api); err != nil {
 		t.Fatal(err)
 	}
-	if err := run(context.Background(), f.args("-apply", "-name", name), &stdout, api); err != nil {
+	// The rotation: a new merchant key pair and a new WeChat Pay key.
+	next := newFiles(t)
+	if err := run(context.Background(), next.args("-apply", "-name", name), &stdout, api); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(stdout.String(), "created secret "+name) || !strings.Contains(stdout.String(), "stored a new value of secret "+name) {
@@ -172,8 +174,12 @@ func TestApplyStoresAndRotatesInSecretsManager(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if k, err := merchant.Parse([]byte(aws.ToString(got.SecretString))); err != nil || k.MchID != "1900000100" {
+	k, err := merchant.Parse([]byte(aws.ToString(got.SecretString)))
+	if err != nil || k.MchID != "1900000100" {
 		t.Fatalf("stored secret: %v", err)
+	}
+	if !k.PrivateKey.Equal(next.keys.MerchantKey) || k.PublicKeyID != next.pubID {
+		t.Error("the stored secret is not the rotated one")
 	}
 	if _, err := os.Stat("build/secret.json"); !errors.Is(err, os.ErrNotExist) {
 		t.Error("-apply wrote a file")
