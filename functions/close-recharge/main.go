@@ -15,13 +15,16 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"close-recharge/internal/closer"
 	"close-recharge/internal/config"
 	"close-recharge/internal/handler"
 	"close-recharge/internal/logging"
 	"close-recharge/internal/metrics"
+	"close-recharge/internal/pace"
 	"close-recharge/internal/publish"
+	"close-recharge/internal/queue"
 	"close-recharge/internal/secretstore"
 	"close-recharge/internal/wechatpay"
 )
@@ -50,7 +53,8 @@ func build(ctx context.Context, getenv func(string) string, stdout io.Writer) (*
 	// AWS configuration is loaded only when something AWS is used: a local run
 	// with a secret file and no bus needs no credentials at all.
 	var awsCfg aws.Config
-	if cfg.SecretID != "" || cfg.EventBus != "" {
+	usesAWS := cfg.SecretID != "" || cfg.EventBus != ""
+	if usesAWS {
 		if awsCfg, err = awsconfig.LoadDefaultConfig(ctx); err != nil {
 			return nil, fmt.Errorf("AWS configuration: %w", err)
 		}
@@ -64,15 +68,25 @@ func build(ctx context.Context, getenv func(string) string, stdout io.Writer) (*
 	if cfg.EventBus != "" {
 		publisher = &publish.EventBridge{API: eventbridge.NewFromConfig(awsCfg), Bus: cfg.EventBus, Source: cfg.EventSource}
 	}
-	wechatPay := wechatpay.NewPool(
+	opts := []wechatpay.Option{
 		wechatpay.WithBaseURL(cfg.BaseURL),
 		wechatpay.WithHTTPClient(wechatpay.NewHTTPClient()),
 		wechatpay.WithLogger(logger),
-	)
+	}
+	// One bucket for every request of the instance: closes and queries, of any trigger.
+	if p := pace.New(cfg.MaxRPS, cfg.MaxInstances); p != nil {
+		opts = append(opts, wechatpay.WithPacer(p))
+	}
+	wechatPay := wechatpay.NewPool(opts...)
 	keys := secretstore.NewCache(source, cfg.SecretTTL, secretstore.WithStale(cfg.SecretStale), secretstore.WithCacheLogger(logger))
 	// The secret is read while the rest of init and the wait for the first
 	// event run; the first invocation then finds the keys, or the read under way.
 	keys.Prefetch(ctx, secretPrefetchTimeout)
 	svc := closer.New(keys, wechatPay, publisher)
-	return handler.New(svc, logger, metrics.NewEMF(stdout, cfg.Namespace, keys)), nil
+	var hopts []handler.Option
+	if usesAWS {
+		// Transient SQS records come back within seconds.
+		hopts = append(hopts, handler.WithRequeuer(&queue.Visibility{API: sqs.NewFromConfig(awsCfg)}))
+	}
+	return handler.New(svc, logger, metrics.NewEMF(stdout, cfg.Namespace, keys), hopts...), nil
 }

@@ -90,12 +90,14 @@ func (memorySecret) Name() string                           { return "secret ben
 
 type memoryPublisher struct{ n int }
 
-func (p *memoryPublisher) Publish(_ context.Context, _ string, detail any) error {
-	if _, err := json.Marshal(detail); err != nil {
-		return err
+func (p *memoryPublisher) Publish(_ context.Context, events []closer.Event) []error {
+	errs := make([]error, len(events))
+	for i, e := range events {
+		if _, errs[i] = json.Marshal(e.Detail); errs[i] == nil {
+			p.n++
+		}
 	}
-	p.n++
-	return nil
+	return errs
 }
 
 // NewHandler builds the function's handler as main does, with the secret in

@@ -26,9 +26,16 @@ type WeChatPay interface {
 	Close(ctx context.Context, keys *merchant.Keys, subMchid, outRechargeNo string) (*recharge.Recharge, recharge.Exchange, error)
 }
 
-// Publisher announces an outcome. A nil Publisher means outcomes are only returned.
+// Publisher announces outcomes, several at a time: the error at index i is
+// event i's (nil: taken). A nil Publisher means outcomes are only returned.
 type Publisher interface {
-	Publish(ctx context.Context, detailType string, detail any) error
+	Publish(ctx context.Context, events []Event) []error
+}
+
+// Event is one outcome as published: its detail type and its detail.
+type Event struct {
+	DetailType string
+	Detail     any
 }
 
 // Outcome is how a close ended, when it ended at all.
@@ -47,6 +54,17 @@ type Result struct {
 	Failure   *Failure           // Refused
 	Published bool
 	Exchange  recharge.Exchange // requests sent to WeChat Pay, and the last Request-ID
+}
+
+// Event is the result as it is published.
+func (r Result) Event() Event {
+	switch r.Outcome {
+	case Closed:
+		return Event{outcome.Closed, r.Recharge}
+	case NotClosable:
+		return Event{outcome.Rejected, r.Recharge}
+	}
+	return Event{outcome.Failed, r.Failure}
 }
 
 // Failure is the result of a refused close, as returned and published.
@@ -80,45 +98,84 @@ func New(keys Keys, wechatPay WeChatPay, publisher Publisher) *Service {
 	return &Service{keys: keys, wechatPay: wechatPay, publisher: publisher}
 }
 
-// Close settles one recharge. It returns a Result for the three outcomes and a
-// *fault.Error for everything else (invalid input, configuration, transient);
-// the Result's Exchange is set in every case.
+// Close settles one recharge and publishes the outcome. It returns a Result
+// for the three outcomes and a *fault.Error for everything else (invalid
+// input, configuration, transient); the Result's Exchange is set in every case.
 func (s *Service) Close(ctx context.Context, subMchid, outRechargeNo string) (Result, error) {
+	ctx, cancel := withAnswerMargin(ctx)
+	defer cancel()
+	res, err := s.Settle(ctx, subMchid, outRechargeNo)
+	if err != nil {
+		return res, err
+	}
+	if err := s.Publish(ctx, []*Result{&res})[0]; err != nil {
+		return Result{Exchange: res.Exchange}, err
+	}
+	return res, nil
+}
+
+// withAnswerMargin ends ctx AnswerMargin before its deadline.
+func withAnswerMargin(ctx context.Context) (context.Context, context.CancelFunc) {
+	if dl, ok := ctx.Deadline(); ok {
+		return context.WithDeadline(ctx, dl.Add(-AnswerMargin))
+	}
+	return ctx, func() {}
+}
+
+// Settle closes one recharge at WeChat Pay and decides the outcome, without
+// publishing it: a Result for the three outcomes, a *fault.Error otherwise.
+func (s *Service) Settle(ctx context.Context, subMchid, outRechargeNo string) (Result, error) {
 	if err := recharge.ValidateSubMchid(subMchid); err != nil {
 		return Result{}, err
 	}
 	if err := recharge.ValidateOutRechargeNo(outRechargeNo); err != nil {
 		return Result{}, err
 	}
-	if dl, ok := ctx.Deadline(); ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, dl.Add(-AnswerMargin))
-		defer cancel()
-	}
-	res := Result{}
+	ctx, cancel := withAnswerMargin(ctx)
+	defer cancel()
+	var res Result
 	r, err := s.closeWithFreshKeys(ctx, subMchid, outRechargeNo, &res.Exchange)
-
-	var detailType string
-	var detail any
 	switch {
 	case err == nil && r.RechargeState == recharge.StateClosed:
-		res.Outcome, res.Recharge, detailType, detail = Closed, r, outcome.Closed, r
+		res.Outcome, res.Recharge = Closed, r
 	case err == nil:
-		res.Outcome, res.Recharge, detailType, detail = NotClosable, r, outcome.Rejected, r
+		res.Outcome, res.Recharge = NotClosable, r
 	case fault.KindOf(err) == fault.Refused:
 		fe := fault.As(err)
-		f := &Failure{SubMchid: subMchid, OutRechargeNo: outRechargeNo, Error: ErrorBody{Code: fe.Code, Message: fe.Message}, Reason: fe.Why()}
-		res.Outcome, res.Failure, detailType, detail = Refused, f, outcome.Failed, f
+		res.Outcome, res.Failure = Refused, &Failure{SubMchid: subMchid, OutRechargeNo: outRechargeNo,
+			Error: ErrorBody{Code: fe.Code, Message: fe.Message}, Reason: fe.Why()}
 	default:
 		return Result{Exchange: res.Exchange}, err
 	}
-	if s.publisher != nil {
-		if err := s.publisher.Publish(ctx, detailType, detail); err != nil {
-			return Result{Exchange: res.Exchange}, err
-		}
-		res.Published = true
-	}
 	return res, nil
+}
+
+// Publish announces settled results together — the publisher sends them in as
+// few calls as it may — and marks those taken. The error at index i is result
+// i's: a publish failure, which is transient. Without a publisher nothing is
+// published and nothing fails.
+func (s *Service) Publish(ctx context.Context, results []*Result) []error {
+	errs := make([]error, len(results))
+	if s.publisher == nil || len(results) == 0 {
+		return errs
+	}
+	events := make([]Event, len(results))
+	for i, r := range results {
+		events[i] = r.Event()
+	}
+	got := s.publisher.Publish(ctx, events)
+	for i, r := range results {
+		switch {
+		case i >= len(got):
+			errs[i] = &fault.Error{Kind: fault.Transient, Code: fault.CodePublish,
+				Message: "the publisher did not say whether it took the " + events[i].DetailType + " event"}
+		case got[i] != nil:
+			errs[i] = got[i]
+		default:
+			r.Published = true
+		}
+	}
+	return errs
 }
 
 // closeWithFreshKeys closes with the cached keys and, when WeChat Pay rejects

@@ -47,13 +47,17 @@ type recorder struct {
 	fail   error
 }
 
-func (r *recorder) Publish(_ context.Context, detailType string, detail any) error {
-	if r.fail != nil {
-		return r.fail
+func (r *recorder) Publish(_ context.Context, events []closer.Event) []error {
+	errs := make([]error, len(events))
+	for i, e := range events {
+		if r.fail != nil {
+			errs[i] = r.fail
+			continue
+		}
+		b, _ := json.Marshal(e.Detail)
+		r.events = append(r.events, published{e.DetailType, b})
 	}
-	b, _ := json.Marshal(detail)
-	r.events = append(r.events, published{detailType, b})
-	return nil
+	return errs
 }
 
 type env struct {

@@ -6,6 +6,8 @@ package config
 import (
 	"fmt"
 	"log/slog"
+	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,15 +17,17 @@ import (
 
 // Config is the function's environment, parsed.
 type Config struct {
-	SecretID    string
-	SecretFile  string
-	BaseURL     string
-	SecretTTL   time.Duration
-	SecretStale time.Duration // how long past the TTL cached keys serve while the secret cannot be read
-	EventBus    string
-	EventSource string
-	LogLevel    slog.Level
-	Namespace   string // CloudWatch namespace of the function's metrics
+	SecretID     string
+	SecretFile   string
+	BaseURL      string
+	SecretTTL    time.Duration
+	SecretStale  time.Duration // how long past the TTL cached keys serve while the secret cannot be read
+	MaxRPS       float64       // requests a second the deployment may send WeChat Pay; 0: no pacing
+	MaxInstances int           // instances that share MaxRPS
+	EventBus     string
+	EventSource  string
+	LogLevel     slog.Level
+	Namespace    string // CloudWatch namespace of the function's metrics
 }
 
 // Load reads the environment through getenv (os.Getenv in production).
@@ -64,6 +68,21 @@ func Load(getenv func(string) string) (Config, error) {
 			return c, fmt.Errorf("WECHATPAY_SECRET_STALE: must be a non-negative duration such as 1h or 0 (never serve keys past the TTL)")
 		}
 		c.SecretStale = d
+	}
+	c.MaxInstances = 1
+	if v := get("WECHATPAY_MAX_RPS"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+			return c, fmt.Errorf("WECHATPAY_MAX_RPS: must be a non-negative number of requests a second, such as 200 (0: no pacing)")
+		}
+		c.MaxRPS = f
+	}
+	if v := get("WECHATPAY_MAX_INSTANCES"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return c, fmt.Errorf("WECHATPAY_MAX_INSTANCES: must be a whole number of instances, at least 1")
+		}
+		c.MaxInstances = n
 	}
 	if c.Namespace = get("METRICS_NAMESPACE"); c.Namespace == "" {
 		c.Namespace = metrics.DefaultNamespace

@@ -38,6 +38,18 @@ func TestLoad(t *testing.T) {
 			}
 		}},
 		{"bad stale window", map[string]string{"WECHATPAY_SECRET_ID": "a", "WECHATPAY_SECRET_STALE": "-1h"}, "WECHATPAY_SECRET_STALE", nil},
+		{"pacing", map[string]string{"WECHATPAY_SECRET_ID": "a", "WECHATPAY_MAX_RPS": "200", "WECHATPAY_MAX_INSTANCES": "12"}, "", func(t *testing.T, c Config) {
+			if c.MaxRPS != 200 || c.MaxInstances != 12 {
+				t.Errorf("pacing = %v / %d", c.MaxRPS, c.MaxInstances)
+			}
+		}},
+		{"no pacing by default", map[string]string{"WECHATPAY_SECRET_ID": "a"}, "", func(t *testing.T, c Config) {
+			if c.MaxRPS != 0 || c.MaxInstances != 1 {
+				t.Errorf("pacing = %v / %d", c.MaxRPS, c.MaxInstances)
+			}
+		}},
+		{"bad max rps", map[string]string{"WECHATPAY_SECRET_ID": "a", "WECHATPAY_MAX_RPS": "-1"}, "WECHATPAY_MAX_RPS", nil},
+		{"bad max instances", map[string]string{"WECHATPAY_SECRET_ID": "a", "WECHATPAY_MAX_INSTANCES": "0"}, "WECHATPAY_MAX_INSTANCES", nil},
 		{"bad log level", map[string]string{"WECHATPAY_SECRET_ID": "a", "LOG_LEVEL": "verbose"}, "LOG_LEVEL", nil},
 		{"reserved source", map[string]string{"WECHATPAY_SECRET_ID": "a", "RESULT_EVENT_SOURCE": "aws.events"}, "RESULT_EVENT_SOURCE", nil},
 	}

@@ -8,21 +8,34 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
+	"sync"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda/messages"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"close-recharge/internal/closer"
 	"close-recharge/internal/fault"
 	"close-recharge/internal/metrics"
+	"close-recharge/internal/pace"
 	"close-recharge/internal/trigger"
 )
 
-// Closer settles one recharge.
+// Closer settles recharges: one at a time and published at once (Close), or
+// settled side by side and published together (Settle, then Publish).
 type Closer interface {
 	Close(ctx context.Context, subMchid, outRechargeNo string) (closer.Result, error)
+	Settle(ctx context.Context, subMchid, outRechargeNo string) (closer.Result, error)
+	Publish(ctx context.Context, results []*closer.Result) []error
+}
+
+// Requeuer brings a queued record back soon rather than after the queue's
+// whole visibility timeout (the SQS adapter shortens its visibility).
+type Requeuer interface {
+	RetrySoon(ctx context.Context, queueARN, receiptHandle string, after time.Duration) error
 }
 
 // Metrics records one invocation's figures.
@@ -35,12 +48,18 @@ type Metrics interface {
 // would get API Gateway's own 503 while the close goes on unseen.
 const APIBudget = 29 * time.Second
 
+// BatchParallelism bounds how many records of one SQS batch are closed at
+// once; the instance's pacer spaces their requests to WeChat Pay in any case.
+const BatchParallelism = 10
+
 // Handler implements lambda.Handler.
 type Handler struct {
 	closer    Closer
 	logger    *slog.Logger
 	metrics   Metrics
 	apiBudget time.Duration
+	requeuer  Requeuer
+	parallel  int
 }
 
 // Option configures a Handler.
@@ -49,9 +68,15 @@ type Option func(*Handler)
 // WithAPIBudget replaces APIBudget.
 func WithAPIBudget(d time.Duration) Option { return func(h *Handler) { h.apiBudget = d } }
 
+// WithRequeuer brings transient SQS records back within seconds.
+func WithRequeuer(r Requeuer) Option { return func(h *Handler) { h.requeuer = r } }
+
+// WithBatchParallelism replaces BatchParallelism.
+func WithBatchParallelism(n int) Option { return func(h *Handler) { h.parallel = max(n, 1) } }
+
 // New returns a Handler; m may be nil.
 func New(c Closer, logger *slog.Logger, m Metrics, opts ...Option) *Handler {
-	h := &Handler{closer: c, logger: logger, metrics: m, apiBudget: APIBudget}
+	h := &Handler{closer: c, logger: logger, metrics: m, apiBudget: APIBudget, parallel: BatchParallelism}
 	for _, o := range opts {
 		o(h)
 	}
@@ -62,6 +87,9 @@ func New(c Closer, logger *slog.Logger, m Metrics, opts ...Option) *Handler {
 func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	start := time.Now()
 	req, err := trigger.Decode(payload)
+	if err == nil && req.Kind == trigger.SQS {
+		return h.batch(ctx, req.Records)
+	}
 	var res closer.Result
 	if err == nil {
 		cctx := ctx
@@ -72,7 +100,15 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 		}
 		res, err = h.closer.Close(cctx, req.SubMchid, req.OutRechargeNo)
 	}
-	elapsed := time.Since(start)
+	h.report(ctx, req, res, err, time.Since(start))
+	if req.IsAPI() {
+		return apiAnswer(req, res, err)
+	}
+	return invokeAnswer(res, err)
+}
+
+// report writes one close's summary line and metrics document.
+func (h *Handler) report(ctx context.Context, req trigger.Request, res closer.Result, err error, elapsed time.Duration, extra ...slog.Attr) {
 	outcome := string(res.Outcome)
 	if err != nil {
 		outcome = outcomeOfKind(fault.KindOf(err))
@@ -81,17 +117,95 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	if lc, ok := lambdacontext.FromContext(ctx); ok {
 		requestID = lc.AwsRequestID
 	}
-	h.logSummary(ctx, req, outcome, res, err, elapsed)
+	h.logSummary(ctx, req, outcome, res, err, elapsed, extra...)
 	if h.metrics != nil {
 		if merr := h.metrics.Record(metrics.Invocation{Outcome: outcome, Trigger: string(req.Kind), AWSRequestID: requestID,
 			Latency: elapsed, Attempts: res.Exchange.Attempts}); merr != nil {
 			h.logger.WarnContext(ctx, "metrics not written", "error", merr.Error())
 		}
 	}
-	if req.IsAPI() {
-		return apiAnswer(req, res, err)
+}
+
+// Delays before a transient record comes back; rate-limited ones wait longer,
+// and a random part spreads a burst's returns.
+const (
+	requeueAfter          = 2 * time.Second
+	requeueAfterRateLimit = 5 * time.Second
+	requeueSpread         = 3 * time.Second
+)
+
+// item is one record of a batch on its way through.
+type item struct {
+	rec     trigger.Record
+	req     trigger.Request
+	res     closer.Result
+	err     error
+	elapsed time.Duration
+}
+
+// batch closes the records of an SQS batch side by side, publishes their
+// outcomes together, and answers which records the queue must keep: the
+// transient ones (brought back within seconds), the invalid ones (left to the
+// redrive policy, which hands them to the dead-letter queue), configuration
+// failures, and refusals nobody else would hear of (no bus).
+func (h *Handler) batch(ctx context.Context, records []trigger.Record) ([]byte, error) {
+	ctx = pace.Deferrable(ctx) // a rate-limited record goes back to its queue, not into a backoff
+	items := make([]item, len(records))
+	turn := make(chan struct{}, h.parallel)
+	var wg sync.WaitGroup
+	for i, rec := range records {
+		it := &items[i]
+		it.rec = rec
+		it.req, it.err = trigger.DecodeRecord(rec.Body)
+		if it.err != nil {
+			continue
+		}
+		turn <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-turn }()
+			start := time.Now()
+			it.res, it.err = h.closer.Settle(ctx, it.req.SubMchid, it.req.OutRechargeNo)
+			it.elapsed = time.Since(start)
+		})
 	}
-	return invokeAnswer(res, err)
+	wg.Wait()
+
+	var settled []*closer.Result
+	var at []int
+	for i := range items {
+		if items[i].err == nil {
+			settled, at = append(settled, &items[i].res), append(at, i)
+		}
+	}
+	for j, err := range h.closer.Publish(ctx, settled) {
+		if err != nil {
+			items[at[j]].err = err
+		}
+	}
+
+	resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
+	for i := range items {
+		it := &items[i]
+		kept := it.err != nil || it.res.Outcome == closer.Refused && !it.res.Published
+		if kept {
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: it.rec.MessageID})
+		}
+		if fault.KindOf(it.err) == fault.Transient && h.requeuer != nil {
+			after := requeueAfter
+			if fault.As(it.err).Why() == fault.Unavailable {
+				after = requeueAfterRateLimit
+			}
+			after += rand.N(requeueSpread)
+			if err := h.requeuer.RetrySoon(ctx, it.rec.QueueARN, it.rec.ReceiptHandle, after); err != nil {
+				h.logger.WarnContext(ctx, "record not brought back early; it returns after the queue's visibility timeout",
+					"message_id", it.rec.MessageID, "error", err.Error())
+			}
+		}
+		req := it.req
+		req.Kind = trigger.SQS
+		h.report(ctx, req, it.res, it.err, it.elapsed, slog.String("message_id", it.rec.MessageID), slog.Bool("kept_in_queue", kept))
+	}
+	return json.Marshal(resp)
 }
 
 func apiAnswer(req trigger.Request, res closer.Result, err error) ([]byte, error) {
@@ -168,7 +282,7 @@ func invokeError(fe *fault.Error) error {
 
 // logSummary writes the invocation's one summary line. The logger adds
 // aws_request_id from ctx.
-func (h *Handler) logSummary(ctx context.Context, req trigger.Request, outcome string, res closer.Result, err error, d time.Duration) {
+func (h *Handler) logSummary(ctx context.Context, req trigger.Request, outcome string, res closer.Result, err error, d time.Duration, extra ...slog.Attr) {
 	attrs := []slog.Attr{
 		slog.String("trigger", string(req.Kind)),
 		slog.String("sub_mchid", req.SubMchid),
@@ -204,7 +318,7 @@ func (h *Handler) logSummary(ctx context.Context, req trigger.Request, outcome s
 			attrs = append(attrs, slog.String("error_code", res.Failure.Error.Code))
 		}
 	}
-	h.logger.LogAttrs(ctx, level, "close recharge", attrs...)
+	h.logger.LogAttrs(ctx, level, "close recharge", append(attrs, extra...)...)
 }
 
 func outcomeOfKind(k fault.Kind) string {

@@ -29,6 +29,14 @@ func (f *fixedCloser) Close(context.Context, string, string) (closer.Result, err
 	return f.res, f.err
 }
 
+func (f *fixedCloser) Settle(ctx context.Context, sub, no string) (closer.Result, error) {
+	return f.Close(ctx, sub, no)
+}
+
+func (f *fixedCloser) Publish(_ context.Context, results []*closer.Result) []error {
+	return make([]error, len(results))
+}
+
 const (
 	directEvent = `{"sub_mchid":"1900000109","out_recharge_no":"R1"}`
 	httpEvent   = `{"version":"2.0","routeKey":"POST /recharges/{out_recharge_no}/close","requestContext":{"requestId":"api-1"},` +
@@ -198,6 +206,7 @@ func TestSummaryLog(t *testing.T) {
 
 // deadlineCloser records the deadline its context carries.
 type deadlineCloser struct {
+	fixedCloser
 	deadline time.Time
 	has      bool
 }

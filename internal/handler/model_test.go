@@ -181,15 +181,17 @@ func (s sequence) String() string {
 // world is one simulator and one handler wired as in production.
 type world struct {
 	sim       *simulator.Server
+	closer    *closer.Service
 	handler   *handler.Handler
 	publisher *recordingPublisher
 	recorder  *answerRecorder
 }
 
-func newWorld(t testing.TB) *world {
+func newWorld(t testing.TB) *world { return newWorldWith(t, simulator.New(simulator.SharedKeys())) }
+
+func newWorldWith(t testing.TB, sim *simulator.Server) *world {
 	keys := simulator.SharedKeys()
-	sim := simulator.New(keys)
-	rec := &answerRecorder{next: sim}
+	rec := &answerRecorder{next: sim, codes: map[string]bool{}}
 	srv := httptest.NewServer(rec)
 	t.Cleanup(srv.Close)
 	secret, err := json.Marshal(keys.Secret(false))
@@ -200,7 +202,7 @@ func newWorld(t testing.TB) *world {
 		wechatpay.WithRetryPolicy(modelRetry))
 	pub := &recordingPublisher{}
 	svc := closer.New(secretstore.NewCache(staticSecret(secret), time.Hour), pool, pub)
-	return &world{sim: sim, handler: handler.New(svc, slog.New(slog.DiscardHandler), nil), publisher: pub, recorder: rec}
+	return &world{sim: sim, closer: svc, handler: handler.New(svc, slog.New(slog.DiscardHandler), nil), publisher: pub, recorder: rec}
 }
 
 type staticSecret []byte
@@ -219,18 +221,23 @@ type recordingPublisher struct {
 	fail   bool
 }
 
-func (p *recordingPublisher) Publish(_ context.Context, detailType string, detail any) error {
+func (p *recordingPublisher) Publish(_ context.Context, events []closer.Event) []error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.fail {
-		return fault.New(fault.Transient, "EventBridge did not take the event")
+	errs := make([]error, len(events))
+	for i, e := range events {
+		if p.fail {
+			errs[i] = fault.New(fault.Transient, "EventBridge did not take the event")
+			continue
+		}
+		b, err := json.Marshal(e.Detail)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		p.events = append(p.events, published{e.DetailType, b})
 	}
-	b, err := json.Marshal(detail)
-	if err != nil {
-		return err
-	}
-	p.events = append(p.events, published{detailType, b})
-	return nil
+	return errs
 }
 
 func (p *recordingPublisher) take() []published {
@@ -244,15 +251,20 @@ func (p *recordingPublisher) take() []published {
 // answerRecorder notes the codes of WeChat Pay's error answers and counts
 // requests in flight, so that a check waits for late ones to land.
 type answerRecorder struct {
-	next     http.Handler
-	inFlight atomic.Int32
-	mu       sync.Mutex
-	codes    map[string]bool
+	next      http.Handler
+	inFlight  atomic.Int32
+	mu        sync.Mutex
+	codes     map[string]bool
+	onRequest func(delta int) // when set, told of each request's start (+1) and end (-1)
 }
 
 func (a *answerRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.inFlight.Add(1)
 	defer a.inFlight.Add(-1)
+	if a.onRequest != nil {
+		a.onRequest(1)
+		defer a.onRequest(-1)
+	}
 	cw := &capture{ResponseWriter: w}
 	a.next.ServeHTTP(cw, r)
 	if cw.status >= 400 {

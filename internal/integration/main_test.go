@@ -277,8 +277,18 @@ func TestEveryFixtureClosesUnderTheEmulator(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", p, err)
 		}
-		s.seed(t, req.OutRechargeNo, "RECHARGING")
-		got := reduce(t, invoke(t, em, string(payload)))
+		for _, c := range req.Closes() {
+			s.seed(t, c.OutRechargeNo, "RECHARGING")
+			want[c.OutRechargeNo] = true
+		}
+		resp := invoke(t, em, string(payload))
+		if req.Kind == trigger.SQS {
+			if string(resp.Body) != `{"batchItemFailures":[]}` || len(req.Closes()) != len(req.Records) {
+				t.Errorf("%s: %s, want every record settled", p, resp.Body)
+			}
+			continue
+		}
+		got := reduce(t, resp)
 		wantStatus := 0
 		if req.IsAPI() {
 			wantStatus = 200
@@ -286,7 +296,6 @@ func TestEveryFixtureClosesUnderTheEmulator(t *testing.T) {
 		if got.errorType != "" || got.state != "CLOSED" || got.status != wantStatus {
 			t.Errorf("%s: %+v, want CLOSED (status %d)", p, got, wantStatus)
 		}
-		want[req.OutRechargeNo] = true
 	}
 	events, err := s.bus.Drain()
 	if err != nil {

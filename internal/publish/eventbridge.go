@@ -1,4 +1,5 @@
-// Package publish sends close outcomes to an EventBridge bus.
+// Package publish sends close outcomes to an EventBridge bus: the adapter
+// behind the close use-case's Publisher port.
 package publish
 
 import (
@@ -10,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 
+	"close-recharge/internal/closer"
 	"close-recharge/internal/fault"
 )
 
@@ -25,29 +27,54 @@ type EventBridge struct {
 	Source string
 }
 
-// Publish puts one event. Any failure, including an entry that EventBridge
-// accepted the call for but did not take, is transient: the outcome must not
-// be reported as done when nobody will hear of it.
-func (p *EventBridge) Publish(ctx context.Context, detailType string, detail any) error {
-	b, err := json.Marshal(detail)
-	if err != nil {
-		return fault.Wrap(fault.Transient, fault.CodePublish, err, "cannot encode the %s event", detailType)
+// MaxEntries is how many events one PutEvents call may carry.
+const MaxEntries = 10
+
+// Publish puts events in calls of up to MaxEntries entries and says, for each
+// event, whether EventBridge took it. Any failure, including an entry that
+// EventBridge accepted the call for but did not take, is transient: an
+// outcome must not be reported as done when nobody will hear of it.
+func (p *EventBridge) Publish(ctx context.Context, events []closer.Event) []error {
+	errs := make([]error, len(events))
+	for start := 0; start < len(events); start += MaxEntries {
+		end := min(start+MaxEntries, len(events))
+		p.put(ctx, events[start:end], errs[start:end])
 	}
-	out, err := p.API.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: []ebtypes.PutEventsRequestEntry{{
-		EventBusName: aws.String(p.Bus),
-		Source:       aws.String(p.Source),
-		DetailType:   aws.String(detailType),
-		Detail:       aws.String(string(b)),
-	}}})
-	if err != nil {
-		return fault.Wrap(fault.Transient, fault.CodePublish, err, "cannot publish the %s event to EventBridge", detailType)
-	}
-	if out.FailedEntryCount > 0 || len(out.Entries) != 1 || out.Entries[0].EventId == nil {
-		cause := fmt.Errorf("FailedEntryCount %d", out.FailedEntryCount)
-		if len(out.Entries) == 1 && out.Entries[0].ErrorCode != nil {
-			cause = fmt.Errorf("%w: %s", cause, aws.ToString(out.Entries[0].ErrorCode))
+	return errs
+}
+
+func (p *EventBridge) put(ctx context.Context, events []closer.Event, errs []error) {
+	entries := make([]ebtypes.PutEventsRequestEntry, 0, len(events))
+	at := make([]int, 0, len(events)) // entry → event
+	for i, e := range events {
+		b, err := json.Marshal(e.Detail)
+		if err != nil {
+			errs[i] = fault.Wrap(fault.Transient, fault.CodePublish, err, "cannot encode the %s event", e.DetailType)
+			continue
 		}
-		return fault.Wrap(fault.Transient, fault.CodePublish, cause, "EventBridge did not take the %s event", detailType)
+		entries = append(entries, ebtypes.PutEventsRequestEntry{
+			EventBusName: aws.String(p.Bus),
+			Source:       aws.String(p.Source),
+			DetailType:   aws.String(e.DetailType),
+			Detail:       aws.String(string(b)),
+		})
+		at = append(at, i)
 	}
-	return nil
+	if len(entries) == 0 {
+		return
+	}
+	out, err := p.API.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: entries})
+	for j, i := range at {
+		detailType := events[i].DetailType
+		switch {
+		case err != nil:
+			errs[i] = fault.Wrap(fault.Transient, fault.CodePublish, err, "cannot publish the %s event to EventBridge", detailType)
+		case len(out.Entries) != len(entries):
+			errs[i] = fault.Wrap(fault.Transient, fault.CodePublish, fmt.Errorf("%d entries answered for %d", len(out.Entries), len(entries)),
+				"EventBridge did not say whether it took the %s event", detailType)
+		case out.Entries[j].EventId == nil || out.Entries[j].ErrorCode != nil:
+			errs[i] = fault.Wrap(fault.Transient, fault.CodePublish, fmt.Errorf("entry failed: %s", aws.ToString(out.Entries[j].ErrorCode)),
+				"EventBridge did not take the %s event", detailType)
+		}
+	}
 }

@@ -73,15 +73,17 @@ var faultNames = map[FaultKind]string{
 func (k FaultKind) String() string { return faultNames[k] }
 
 // Fault is injected into the next Times requests (1 if zero) to Op ("apply",
-// "query", "close"; empty for any) that pass signature verification.
+// "query", "close"; empty for any) about OutRechargeNo (empty for any) that
+// pass signature verification.
 type Fault struct {
-	Kind   FaultKind
-	Op     string
-	Times  int
-	Status int    // FaultStatus, FaultBody, FaultRefuse
-	Code   string // FaultStatus, FaultRefuse
-	Body   string // FaultBody
-	Delay  time.Duration
+	Kind          FaultKind
+	Op            string
+	OutRechargeNo string
+	Times         int
+	Status        int    // FaultStatus, FaultBody, FaultRefuse
+	Code          string // FaultStatus, FaultRefuse
+	Body          string // FaultBody
+	Delay         time.Duration
 }
 
 // Inject queues faults; each request takes from the first one that matches it.
@@ -103,11 +105,11 @@ func (s *Server) ClearFaults() {
 	s.faults = nil
 }
 
-func (s *Server) takeFault(op string) *Fault {
+func (s *Server) takeFault(op, outRechargeNo string) *Fault {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, f := range s.faults {
-		if f.Op == "" || f.Op == op {
+		if (f.Op == "" || f.Op == op) && (f.OutRechargeNo == "" || f.OutRechargeNo == outRechargeNo) {
 			taken := *f
 			if f.Times--; f.Times == 0 {
 				s.faults = append(s.faults[:i], s.faults[i+1:]...)

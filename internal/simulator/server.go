@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"close-recharge/internal/pace"
 	"close-recharge/internal/recharge"
 	"close-recharge/internal/wechatpay"
 )
@@ -50,6 +51,9 @@ type Server struct {
 	calls        map[string]int
 	conns        int
 	seq          int
+	limit        *pace.Bucket  // the merchant's rate limit; nil for none
+	latency      time.Duration // added to every request
+	throttled    int
 }
 
 // Option configures a Server.
@@ -60,6 +64,15 @@ func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.logger = l }
 
 // WithClock replaces time.Now, for tests of the timestamp window.
 func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = now } }
+
+// WithRateLimit limits the merchant to rps requests a second, in bursts of at
+// most burst, as WeChat Pay does: beyond it, 429 RATELIMIT_EXCEEDED.
+func WithRateLimit(rps float64, burst int) Option {
+	return func(s *Server) { s.limit = pace.NewBucket(rps, burst) }
+}
+
+// WithLatency adds d to every request, as the distance to WeChat Pay does.
+func WithLatency(d time.Duration) Option { return func(s *Server) { s.latency = d } }
 
 // WithSignMode chooses the answer-signing key.
 func WithSignMode(m SignMode) Option { return func(s *Server) { s.signMode = m } }
@@ -121,6 +134,13 @@ func (s *Server) Calls(op string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.calls[op]
+}
+
+// Throttled is how many requests the rate limit answered 429.
+func (s *Server) Throttled() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.throttled
 }
 
 // Connections is how many TCP connections the server took, when its
@@ -260,11 +280,26 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.calls[op]++
 	s.mu.Unlock()
+	if s.latency > 0 {
+		select {
+		case <-time.After(s.latency):
+		case <-r.Context().Done():
+			return
+		}
+	}
+	if s.limit != nil && !s.limit.Allow() {
+		s.mu.Lock()
+		s.throttled++
+		s.mu.Unlock()
+		s.writeError(rec, http.StatusTooManyRequests, "RATELIMIT_EXCEEDED", "请求频率超过限制，请稍后再试")
+		return
+	}
 	if msg := s.verifyRequest(r, body); msg != "" {
 		s.writeError(rec, http.StatusUnauthorized, "SIGN_ERROR", msg)
 		return
 	}
-	f := s.takeFault(op)
+	no, _ := noFromPath(r.URL.Path)
+	f := s.takeFault(op, no)
 	ctx := &exchange{s: s, w: rec, r: r, body: body, fault: f}
 	if f != nil && !ctx.before() {
 		return

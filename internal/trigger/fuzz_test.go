@@ -50,11 +50,27 @@ func FuzzDecode(f *testing.F) {
 			}
 			return
 		}
-		if !safeID.MatchString(req.OutRechargeNo) {
-			t.Fatalf("accepted out_recharge_no %q", req.OutRechargeNo)
+		if req.Kind == SQS {
+			// A batch is accepted whole; each body is judged on its own.
+			for _, r := range req.Records {
+				if rec, err := DecodeRecord(r.Body); err == nil {
+					checkIDs(t, rec)
+				} else if fault.KindOf(err) != fault.InvalidInput {
+					t.Fatalf("record error of kind %s: %v", fault.KindOf(err), err)
+				}
+			}
+			return
 		}
-		if !safeSubMch.MatchString(req.SubMchid) {
-			t.Fatalf("accepted sub_mchid %q", req.SubMchid)
-		}
+		checkIDs(t, req)
 	})
+}
+
+func checkIDs(t *testing.T, req Request) {
+	t.Helper()
+	if !safeID.MatchString(req.OutRechargeNo) {
+		t.Fatalf("accepted out_recharge_no %q", req.OutRechargeNo)
+	}
+	if !safeSubMch.MatchString(req.SubMchid) {
+		t.Fatalf("accepted sub_mchid %q", req.SubMchid)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/url"
 	"strconv"
@@ -30,6 +31,7 @@ const (
 	EventBridge Kind = "eventbridge" // EventBridge rule, whole envelope
 	HTTPAPI     Kind = "http-api"    // API Gateway HTTP API, payload format 2.0
 	RESTAPI     Kind = "rest-api"    // API Gateway REST API, proxy integration
+	SQS         Kind = "sqs"         // an SQS event source mapping's batch; each body a Direct or EventBridge request
 )
 
 // Request is what to close, how the answer must be shaped, and who asked.
@@ -37,10 +39,37 @@ type Request struct {
 	Kind          Kind
 	SubMchid      string
 	OutRechargeNo string
-	APIRequestID  string // API Gateway's request id
-	Caller        string // API Gateway: the IAM caller's ARN, when IAM authorised the call
-	Source        string // EventBridge: the envelope's source
-	Account       string // EventBridge: the account that sent the event; API Gateway: the caller's account
+	APIRequestID  string   // API Gateway's request id
+	Caller        string   // API Gateway: the IAM caller's ARN, when IAM authorised the call
+	Source        string   // EventBridge: the envelope's source
+	Account       string   // EventBridge: the account that sent the event; API Gateway: the caller's account
+	Records       []Record // SQS: the batch, each body still to be decoded by DecodeRecord
+}
+
+// Record is one message of an SQS batch.
+type Record struct {
+	MessageID     string
+	Body          string
+	QueueARN      string
+	ReceiptHandle string
+}
+
+// MaxRecords bounds an SQS batch: the event source mapping's BatchSize is at most 10,000.
+const MaxRecords = 10000
+
+// Closes lists what the event asks to close: the request itself, or each
+// record of an SQS batch whose body decodes.
+func (r Request) Closes() []Request {
+	if r.Kind != SQS {
+		return []Request{r}
+	}
+	var out []Request
+	for _, rec := range r.Records {
+		if req, err := DecodeRecord(rec.Body); err == nil {
+			out = append(out, req)
+		}
+	}
+	return out
 }
 
 // IsAPI reports whether the caller is API Gateway, which needs an HTTP response.
@@ -75,7 +104,10 @@ func Decode(payload []byte) (Request, error) {
 		return req, err
 	}
 	_, hasContext := top["requestContext"]
+	_, hasRecords := top["Records"]
 	switch {
+	case hasRecords:
+		req.Kind = SQS
 	case hasContext && string(top["version"]) == `"2.0"` && len(top["routeKey"]) > 0:
 		req.Kind = HTTPAPI
 	case hasContext && len(top["httpMethod"]) > 0:
@@ -83,13 +115,17 @@ func Decode(payload []byte) (Request, error) {
 	case len(top["detail-type"]) > 0:
 		req.Kind = EventBridge
 	}
-	if len(payload) > MaxEventBytes {
+	// An SQS batch holds up to 10 bodies of up to 256 KiB each; every body is
+	// held to the bound by DecodeRecord.
+	if len(payload) > MaxEventBytes && req.Kind != SQS {
 		return req, invalid("event is larger than 256 KiB")
 	}
 	if !utf8.Valid(payload) {
 		return req, invalid("event is not valid UTF-8")
 	}
 	switch req.Kind {
+	case SQS:
+		return req, req.decodeSQS(payload)
 	case HTTPAPI:
 		return req, req.decodeHTTPAPI(payload)
 	case RESTAPI:
@@ -98,6 +134,44 @@ func Decode(payload []byte) (Request, error) {
 		return req, req.decodeEnvelope(top)
 	}
 	return req, req.setIDs(top, "")
+}
+
+func (r *Request) decodeSQS(payload []byte) error {
+	var e events.SQSEvent
+	if err := json.Unmarshal(payload, &e); err != nil {
+		return invalid("SQS event is malformed")
+	}
+	if len(e.Records) == 0 || len(e.Records) > MaxRecords {
+		return invalid("an SQS event must hold 1 to 10000 Records")
+	}
+	seen := make(map[string]bool, len(e.Records))
+	for i, m := range e.Records {
+		switch {
+		case m.EventSource != "aws:sqs":
+			return invalid(fmt.Sprintf("Records[%d] comes from %q, not aws:sqs", i, m.EventSource))
+		case m.MessageId == "":
+			return invalid(fmt.Sprintf("Records[%d] has no messageId", i))
+		case seen[m.MessageId]:
+			return invalid(fmt.Sprintf("Records[%d]: messageId %s is given twice", i, m.MessageId))
+		}
+		seen[m.MessageId] = true
+		r.Records = append(r.Records, Record{MessageID: m.MessageId, Body: m.Body, QueueARN: m.EventSourceARN, ReceiptHandle: m.ReceiptHandle})
+	}
+	return nil
+}
+
+// DecodeRecord reads one SQS record's body: a direct request or an
+// EventBridge envelope (what a schedule or a rule puts on the queue). An API
+// Gateway event or a nested batch is invalid there.
+func DecodeRecord(body string) (Request, error) {
+	req, err := Decode([]byte(body))
+	switch {
+	case req.IsAPI():
+		return Request{Kind: Direct}, invalid("an SQS record's body must be a close request or an EventBridge event, not an API Gateway request")
+	case req.Kind == SQS:
+		return Request{Kind: Direct}, invalid("an SQS record's body must be a close request or an EventBridge event, not an SQS event")
+	}
+	return req, err
 }
 
 func (r *Request) decodeEnvelope(top map[string]json.RawMessage) error {

@@ -2,8 +2,10 @@ package trigger
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -18,6 +20,14 @@ func TestDecodeFixtures(t *testing.T) {
 		"http-api.json": {Kind: HTTPAPI, SubMchid: "1900000109", OutRechargeNo: "RCDEMO0004", APIRequestID: "JKJaXmPLvHcESHA=",
 			Caller: "arn:aws:iam::123456789012:user/platform-backend", Account: "123456789012"},
 		"rest-api.json": {Kind: RESTAPI, SubMchid: "1900000109", OutRechargeNo: "RCDEMO0005", APIRequestID: "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"},
+		"sqs.json": {Kind: SQS, Records: []Record{
+			{MessageID: "5d0c3f7a-8e1b-4c2a-9f36-1a2b3c4d5e06", Body: `{"sub_mchid":"1900000109","out_recharge_no":"RCDEMO0006"}`,
+				QueueARN: "arn:aws:sqs:ap-east-1:123456789012:close-recharge-expiry", ReceiptHandle: "AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a6"},
+			{MessageID: "5d0c3f7a-8e1b-4c2a-9f36-1a2b3c4d5e07", Body: `{"version":"0","id":"7b8c9d0e-1f2a-3b4c-5d6e-7f8a9b0c1d2e","detail-type":"Recharge Expired",` +
+				`"source":"platform.recharges","account":"123456789012","time":"2026-12-01T02:00:00Z","region":"ap-east-1","resources":[],` +
+				`"detail":{"sub_mchid":"1900000109","out_recharge_no":"RCDEMO0007"}}`,
+				QueueARN: "arn:aws:sqs:ap-east-1:123456789012:close-recharge-expiry", ReceiptHandle: "AQEBzWwaftRI0KuVm4tP+/7q1rGgNqicHq"},
+		}},
 	}
 	paths, _ := filepath.Glob("../../events/*.json")
 	if len(paths) != len(want) {
@@ -33,7 +43,7 @@ func TestDecodeFixtures(t *testing.T) {
 			t.Errorf("%s: %v", p, err)
 			continue
 		}
-		if got != want[filepath.Base(p)] {
+		if !reflect.DeepEqual(got, want[filepath.Base(p)]) {
 			t.Errorf("%s: %+v, want %+v", p, got, want[filepath.Base(p)])
 		}
 	}
@@ -191,6 +201,78 @@ func TestHostileEvents(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Decode([]byte(tt.event))
 			assertInvalid(t, err, tt.wantErr)
+		})
+	}
+}
+
+func TestDecodeSQS(t *testing.T) {
+	record := func(id, body string) string {
+		b, _ := json.Marshal(body)
+		return `{"messageId":"` + id + `","receiptHandle":"h-` + id + `","body":` + string(b) +
+			`,"eventSource":"aws:sqs","eventSourceARN":"arn:aws:sqs:us-east-1:123456789012:q"}`
+	}
+	big := `{"sub_mchid":"1900000109","out_recharge_no":"R1","pad":"` + strings.Repeat("x", 200<<10) + `"}`
+	tests := []struct {
+		name    string
+		event   string
+		records int
+		wantErr string
+	}{
+		{"two records", `{"Records":[` + record("m1", `{"sub_mchid":"1900000109","out_recharge_no":"R1"}`) + "," + record("m2", "x") + `]}`, 2, ""},
+		{"a batch larger than one event may be", `{"Records":[` + record("m1", big) + "," + record("m2", big) + `]}`, 2, ""},
+		{"no records", `{"Records":[]}`, 0, "1 to 10000 Records"},
+		{"another event source", `{"Records":[{"messageId":"m1","eventSource":"aws:s3"}]}`, 0, `comes from "aws:s3"`},
+		{"no message id", `{"Records":[{"eventSource":"aws:sqs","body":"{}"}]}`, 0, "no messageId"},
+		{"a message id twice", `{"Records":[` + record("m1", "{}") + "," + record("m1", "{}") + `]}`, 0, "given twice"},
+		{"Records not a list", `{"Records":{}}`, 0, "malformed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Decode([]byte(tt.event))
+			if got.Kind != SQS {
+				t.Errorf("kind = %s", got.Kind)
+			}
+			if tt.wantErr != "" {
+				assertInvalid(t, err, tt.wantErr)
+				return
+			}
+			if err != nil || len(got.Records) != tt.records || got.Records[0].QueueARN != "arn:aws:sqs:us-east-1:123456789012:q" ||
+				got.Records[0].ReceiptHandle != "h-m1" {
+				t.Fatalf("Decode = %+v, %v", got, err)
+			}
+		})
+	}
+}
+
+func TestDecodeRecord(t *testing.T) {
+	tests := []struct {
+		name     string
+		body     string
+		wantKind Kind
+		wantErr  string
+	}{
+		{"direct", `{"sub_mchid":"1900000109","out_recharge_no":"R1"}`, Direct, ""},
+		{"a rule's envelope", `{"detail-type":"Recharge Expired","detail":{"sub_mchid":"1900000109","out_recharge_no":"R1"}}`, EventBridge, ""},
+		{"an API request", v2 + `,"queryStringParameters":{"sub_mchid":"1900000109"}}`, Direct, "not an API Gateway request"},
+		{"a nested batch", `{"Records":[{"messageId":"m","eventSource":"aws:sqs","body":"{}"}]}`, Direct, "not an SQS event"},
+		{"our own outcome", `{"detail-type":"Recharge Closed","detail":{"sub_mchid":"1900000109","out_recharge_no":"R1"}}`, EventBridge, "outcome this function publishes"},
+		{"a bad identifier", `{"sub_mchid":"1900000109","out_recharge_no":"../x"}`, Direct, "out_recharge_no must be"},
+		{"too large", `{"sub_mchid":"1900000109","out_recharge_no":"R1","pad":"` + strings.Repeat("x", MaxEventBytes) + `"}`, Direct, "larger than 256 KiB"},
+		{"not JSON", `close R1`, Direct, "JSON object"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := DecodeRecord(tt.body)
+			if got.Kind != tt.wantKind {
+				t.Errorf("kind = %s, want %s", got.Kind, tt.wantKind)
+			}
+			if tt.wantErr != "" {
+				assertInvalid(t, err, tt.wantErr)
+				return
+			}
+			if err != nil || got.SubMchid != "1900000109" || got.OutRechargeNo != "R1" {
+				t.Fatalf("DecodeRecord = %+v, %v", got, err)
+			}
 		})
 	}
 }

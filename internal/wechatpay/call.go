@@ -15,6 +15,7 @@ import (
 	"github.com/wechatpay-apiv3/wechatpay-go/core"
 
 	"close-recharge/internal/fault"
+	"close-recharge/internal/pace"
 	"close-recharge/internal/recharge"
 )
 
@@ -86,6 +87,12 @@ func call[T any](ctx context.Context, c *Client, op string, send func(context.Co
 			return nil, giveUp(ctx, last)
 		}
 		actx, cancel := context.WithDeadline(ctx, until)
+		if c.pacer != nil {
+			if err := c.pacer.Wait(actx); err != nil {
+				cancel()
+				return nil, giveUp(ctx, fault.Timeout(err, "no turn to call WeChat Pay before the deadline: requests are paced to its rate limit"))
+			}
+		}
 		start := time.Now()
 		res, err := send(actx)
 		status, reqID := 0, ""
@@ -109,13 +116,19 @@ func call[T any](ctx context.Context, c *Client, op string, send func(context.Co
 			fe.RequestID = reqID
 		}
 		last = err
-		if !retryable(err) || ctx.Err() != nil {
+		rateLimited := fe.Code == CodeRateLimited || fe.Code == CodeFrequencyLimited || fe.Status == http.StatusTooManyRequests
+		if rateLimited && c.pacer != nil {
+			c.pacer.Throttled()
+		}
+		// A queued record that WeChat Pay rate-limits goes back to its queue
+		// rather than holding the instance through a backoff.
+		if !retryable(err) || ctx.Err() != nil || rateLimited && pace.IsDeferrable(ctx) {
 			return nil, giveUp(ctx, last)
 		}
 		if attempt >= p.MaxAttempts {
 			return nil, last
 		}
-		delay := p.backoff(attempt, fe.Code == CodeRateLimited || fe.Code == CodeFrequencyLimited || fe.Status == http.StatusTooManyRequests)
+		delay := p.backoff(attempt, rateLimited)
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl)-delay-p.Reserve < p.MinAttempt {
 			return nil, last
 		}

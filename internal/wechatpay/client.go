@@ -35,6 +35,7 @@ type Client struct {
 	base   string
 	retry  RetryPolicy
 	logger *slog.Logger
+	pacer  Pacer
 }
 
 type settings struct {
@@ -42,6 +43,14 @@ type settings struct {
 	http   *http.Client
 	retry  RetryPolicy
 	logger *slog.Logger
+	pacer  Pacer
+}
+
+// Pacer spaces the requests of every client that shares it (package pace):
+// Wait takes a request's turn, Throttled reports WeChat Pay's 429.
+type Pacer interface {
+	Wait(ctx context.Context) error
+	Throttled()
 }
 
 // Option configures a Client.
@@ -59,6 +68,10 @@ func WithHTTPClient(h *http.Client) Option { return func(s *settings) { s.http =
 // WithRetryPolicy replaces DefaultRetryPolicy.
 func WithRetryPolicy(p RetryPolicy) Option { return func(s *settings) { s.retry = p } }
 
+// WithPacer makes every request, close and query alike, wait for its turn
+// with p. Share one Pacer across Clients, as a Pool does.
+func WithPacer(p Pacer) Option { return func(s *settings) { s.pacer = p } }
+
 // WithLogger sets where one debug line per attempt goes.
 func WithLogger(l *slog.Logger) Option { return func(s *settings) { s.logger = l } }
 
@@ -74,7 +87,7 @@ func New(keys *merchant.Keys, opts ...Option) (*Client, error) {
 	if err := ValidateBaseURL(s.base); err != nil {
 		return nil, fault.New(fault.Configuration, "WeChat Pay base URL %v", err)
 	}
-	c := &Client{mchid: keys.MchID, base: s.base, retry: s.retry, logger: s.logger}
+	c := &Client{mchid: keys.MchID, base: s.base, retry: s.retry, logger: s.logger, pacer: s.pacer}
 
 	var sdkOpts []core.ClientOption
 	switch {

@@ -85,8 +85,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 		if req, err := trigger.Decode(payload); err == nil {
-			if err := sim.Seed(simulator.SeedRecharge{SubMchid: req.SubMchid, OutRechargeNo: req.OutRechargeNo, Amount: 10000}); err != nil {
-				return err
+			for _, c := range req.Closes() {
+				if err := sim.Seed(simulator.SeedRecharge{SubMchid: c.SubMchid, OutRechargeNo: c.OutRechargeNo, Amount: 10000}); err != nil {
+					return err
+				}
 			}
 		}
 		checks = []check{{label: *event, payload: payload}}
@@ -183,12 +185,17 @@ func fixtureChecks(paths []string, sim *simulator.Server) ([]check, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", p, err)
 		}
-		if err := sim.Seed(simulator.SeedRecharge{SubMchid: req.SubMchid, OutRechargeNo: req.OutRechargeNo, Amount: 10000}); err != nil {
-			return nil, err
+		for _, c := range req.Closes() {
+			if err := sim.Seed(simulator.SeedRecharge{SubMchid: c.SubMchid, OutRechargeNo: c.OutRechargeNo, Amount: 10000}); err != nil {
+				return nil, err
+			}
 		}
 		want := "CLOSED"
-		if req.IsAPI() {
+		switch {
+		case req.IsAPI():
 			want = "HTTP 200 CLOSED"
+		case req.Kind == trigger.SQS:
+			want = "batch: none kept"
 		}
 		checks = append(checks, check{label: p + " (" + string(req.Kind) + ")", payload: payload, want: want})
 	}
@@ -227,6 +234,17 @@ func describe(resp emulator.Response) (outcome, detail string) {
 	prefix := ""
 	if json.Unmarshal(resp.Body, &api) == nil && api.StatusCode != 0 {
 		prefix, body = fmt.Sprintf("HTTP %d ", api.StatusCode), []byte(api.Body)
+	}
+	var batch struct {
+		Failures *[]struct {
+			ID string `json:"itemIdentifier"`
+		} `json:"batchItemFailures"`
+	}
+	if json.Unmarshal(body, &batch) == nil && batch.Failures != nil {
+		if len(*batch.Failures) == 0 {
+			return "batch: none kept", "every record settled"
+		}
+		return fmt.Sprintf("batch: %d kept", len(*batch.Failures)), string(body)
 	}
 	var r struct {
 		State         string `json:"recharge_state"`

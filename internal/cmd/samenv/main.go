@@ -124,11 +124,13 @@ func seed(ctx context.Context, keys *merchant.Keys, sim, dir string) ([]string, 
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", p, err)
 		}
-		if _, err := client.Apply(ctx, wechatpay.ApplyRequest{SubMchid: req.SubMchid, OutRechargeNo: req.OutRechargeNo,
-			RechargeScene: "ECOMMERCE_DEPOSIT", AccountType: "DEPOSIT", RechargeAmount: recharge.Amount{Amount: 10000, Currency: "CNY"}}); err != nil {
-			return nil, fmt.Errorf("apply %s at the simulator %s: %w", req.OutRechargeNo, sim, err)
+		for _, c := range req.Closes() {
+			if _, err := client.Apply(ctx, wechatpay.ApplyRequest{SubMchid: c.SubMchid, OutRechargeNo: c.OutRechargeNo,
+				RechargeScene: "ECOMMERCE_DEPOSIT", AccountType: "DEPOSIT", RechargeAmount: recharge.Amount{Amount: 10000, Currency: "CNY"}}); err != nil {
+				return nil, fmt.Errorf("apply %s at the simulator %s: %w", c.OutRechargeNo, sim, err)
+			}
+			ids = append(ids, c.OutRechargeNo)
 		}
-		ids = append(ids, req.OutRechargeNo)
 	}
 	sort.Strings(ids)
 	return ids, nil

@@ -42,7 +42,7 @@ func TestPreparesSamLocalInvoke(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, no := range []string{"RCDEMO0001", "RCDEMO0002", "RCDEMO0003", "RCDEMO0004", "RCDEMO0005"} {
+	for _, no := range []string{"RCDEMO0001", "RCDEMO0002", "RCDEMO0003", "RCDEMO0004", "RCDEMO0005", "RCDEMO0006", "RCDEMO0007"} {
 		if r, ok := sim.Recharge("1900000109", no); !ok || r.RechargeState != recharge.StateRecharging {
 			t.Errorf("%s at the simulator: %+v, %v", no, r, ok)
 		}

@@ -41,6 +41,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	seed := fs.String("seed", "", "JSON file of recharges to preload: [{sub_mchid,out_recharge_no,amount,state}]")
 	mchid := fs.String("mchid", "1900000100", "platform merchant number, for newly generated keys")
 	signWith := fs.String("sign-with", "public-key", "answer-signing key: public-key or certificate")
+	rate := fs.Float64("rate", 0, "the merchant's rate limit, requests a second (429 RATELIMIT_EXCEEDED beyond it); 0 for none")
+	burst := fs.Int("burst", 0, "requests the rate limit lets through at once (default: a tenth of a second's worth, at least 1)")
+	latency := fs.Duration("latency", 0, "added to every request, such as 30ms")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -54,6 +57,18 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		opts = append(opts, simulator.WithSignMode(simulator.SignWithCertificate))
 	default:
 		return fmt.Errorf("-sign-with must be public-key or certificate, not %q", *signWith)
+	}
+	switch {
+	case *rate < 0 || *burst < 0 || *latency < 0:
+		return errors.New("-rate, -burst and -latency must not be negative")
+	case *rate > 0:
+		if *burst == 0 {
+			*burst = max(1, int(*rate/10))
+		}
+		opts = append(opts, simulator.WithRateLimit(*rate, *burst))
+	}
+	if *latency > 0 {
+		opts = append(opts, simulator.WithLatency(*latency))
 	}
 
 	keys, err := simulator.LoadOrCreateKeys(*stateDir, *mchid)

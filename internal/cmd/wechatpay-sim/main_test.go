@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -92,7 +93,18 @@ func TestServesClosesWithTheKeysItWrote(t *testing.T) {
 	}
 	stop()
 
-	_, stop = serve(t, "-state-dir", dir)
+	// Rate-limited to 1 a second: of two queries at once, the second is answered 429.
+	url, stop = serve(t, "-state-dir", dir, "-seed", seed, "-rate", "1", "-latency", "5ms")
+	c, err = wechatpay.New(keys, wechatpay.WithBaseURL(url), wechatpay.WithRetryPolicy(wechatpay.RetryPolicy{MaxAttempts: 1,
+		AttemptTimeout: 5 * time.Second, MinAttempt: time.Millisecond}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, first := c.Query(context.Background(), "1900000109", "PAID1")
+	_, second := c.Query(context.Background(), "1900000109", "PAID1")
+	if first != nil || second == nil || !strings.Contains(second.Error(), "RATELIMIT_EXCEEDED") {
+		t.Errorf("queries under -rate 1: %v, %v; want the second answered RATELIMIT_EXCEEDED", first, second)
+	}
 	stop()
 	again, _ := os.ReadFile(filepath.Join(dir, "secret.json"))
 	if !bytes.Equal(secret, again) {
@@ -105,6 +117,8 @@ func TestRejectsBadFlags(t *testing.T) {
 		{},
 		{"-state-dir", t.TempDir(), "-sign-with", "hmac"},
 		{"-state-dir", t.TempDir(), "-seed", "/nonexistent/seed.json"},
+		{"-state-dir", t.TempDir(), "-rate", "-1"},
+		{"-state-dir", t.TempDir(), "-latency", "-1s"},
 	} {
 		if err := run(context.Background(), args, &syncBuffer{}); err == nil {
 			t.Errorf("run(%q) accepted bad flags", args)

@@ -1,0 +1,192 @@
+// Package pace keeps an instance's requests to WeChat Pay within its share of
+// the merchant's rate limit. WeChat Pay limits each merchant, not each caller,
+// and answers 429 beyond it; every instance therefore paces itself at
+// MAX_RPS / MAX_INSTANCES with a token bucket, so that the deployment stays
+// under the limit by construction, and halves its pace when WeChat Pay still
+// answers 429 (another caller of the same merchant, a lower limit than
+// configured), winning it back additively.
+package pace
+
+import (
+	"context"
+	"math"
+	"sync"
+	"time"
+)
+
+// Bucket is a token bucket: rate tokens a second, at most burst at once.
+type Bucket struct {
+	mu     sync.Mutex
+	rate   float64
+	burst  float64
+	tokens float64
+	last   time.Time
+	now    func() time.Time
+}
+
+// NewBucket returns a full bucket.
+func NewBucket(rate float64, burst int) *Bucket {
+	b := &Bucket{rate: rate, burst: float64(max(burst, 1)), now: time.Now}
+	b.tokens, b.last = b.burst, b.now()
+	return b
+}
+
+// refill adds what the time since the last call earned; mu is held.
+func (b *Bucket) refill(now time.Time) {
+	if d := now.Sub(b.last).Seconds(); d > 0 {
+		b.tokens = math.Min(b.burst, b.tokens+d*b.rate)
+	}
+	b.last = now
+}
+
+// Allow takes a token if one is there.
+func (b *Bucket) Allow() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.refill(b.now())
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// Wait takes a token, waiting for it as long as ctx allows. A token that
+// would come only after ctx's deadline is not taken: the caller gets
+// ctx's error at once instead of waiting in vain.
+func (b *Bucket) Wait(ctx context.Context) error {
+	b.mu.Lock()
+	now := b.now()
+	b.refill(now)
+	b.tokens--
+	wait := time.Duration(0)
+	if b.tokens < 0 {
+		wait = time.Duration(-b.tokens / b.rate * float64(time.Second))
+	}
+	if dl, ok := ctx.Deadline(); ok && now.Add(wait).After(dl) {
+		b.tokens++
+		b.mu.Unlock()
+		return context.DeadlineExceeded
+	}
+	b.mu.Unlock()
+	if wait == 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		b.mu.Lock()
+		b.tokens++ // the token was never used
+		b.mu.Unlock()
+		return ctx.Err()
+	}
+}
+
+// Rate is the bucket's rate now.
+func (b *Bucket) Rate() float64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.rate
+}
+
+func (b *Bucket) setRate(r float64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.refill(b.now())
+	b.rate = r
+}
+
+// Pacer is one instance's pace: a Bucket at its share, cut in half on 429
+// (at most once a second, so that one burst of 429s is one cut) and raised
+// again by a tenth of the share each second, never above the share and never
+// below a sixteenth of it.
+type Pacer struct {
+	bucket *Bucket
+	share  float64
+
+	mu      sync.Mutex
+	lastCut time.Time
+	raised  time.Time
+	cuts    int
+}
+
+// NewPacer paces at share requests a second.
+func NewPacer(share float64) *Pacer {
+	// No burst: requests leave evenly spaced, so that the jitter on the way
+	// to WeChat Pay bunches them as little as possible.
+	p := &Pacer{bucket: NewBucket(share, 1), share: share}
+	p.raised = p.bucket.now()
+	return p
+}
+
+// New returns the pacer for one instance of a deployment allowed maxRPS
+// across maxInstances instances, or nil when maxRPS is 0 (no pacing).
+func New(maxRPS float64, maxInstances int) *Pacer {
+	if maxRPS <= 0 {
+		return nil
+	}
+	return NewPacer(maxRPS / float64(max(maxInstances, 1)))
+}
+
+// Wait takes the next request's turn, as long as ctx allows.
+func (p *Pacer) Wait(ctx context.Context) error {
+	p.recover()
+	return p.bucket.Wait(ctx)
+}
+
+// Throttled reports a 429 from WeChat Pay: the pace halves.
+func (p *Pacer) Throttled() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.bucket.now()
+	if now.Sub(p.lastCut) < time.Second {
+		return
+	}
+	p.lastCut, p.raised = now, now
+	p.cuts++
+	p.bucket.setRate(math.Max(p.bucket.Rate()/2, p.share/16))
+}
+
+// recover raises the pace by a tenth of the share for every second since the
+// last change.
+func (p *Pacer) recover() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	rate := p.bucket.Rate()
+	if rate >= p.share {
+		return
+	}
+	now := p.bucket.now()
+	if d := now.Sub(p.raised).Seconds(); d > 0 {
+		p.bucket.setRate(math.Min(p.share, rate+d*p.share/10))
+		p.raised = now
+	}
+}
+
+// Rate is the pace now, in requests a second.
+func (p *Pacer) Rate() float64 { return p.bucket.Rate() }
+
+// Cuts is how many times a 429 halved the pace.
+func (p *Pacer) Cuts() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cuts
+}
+
+type deferrableKey struct{}
+
+// Deferrable marks requests made under ctx as ones that a queue will return:
+// when WeChat Pay rate-limits them, the client gives up at once instead of
+// waiting to retry inside the invocation, and the record comes back later.
+func Deferrable(ctx context.Context) context.Context {
+	return context.WithValue(ctx, deferrableKey{}, true)
+}
+
+// IsDeferrable reports whether ctx was marked by Deferrable.
+func IsDeferrable(ctx context.Context) bool {
+	v, _ := ctx.Value(deferrableKey{}).(bool)
+	return v
+}

@@ -1,0 +1,113 @@
+package pace
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time          { return c.t }
+func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
+
+func TestBucketAllowsItsRateAndBurst(t *testing.T) {
+	c := &clock{t: time.Unix(1_800_000_000, 0)}
+	b := NewBucket(10, 2)
+	b.now, b.last = c.now, c.t
+	got := 0
+	for range 5 {
+		if b.Allow() {
+			got++
+		}
+	}
+	if got != 2 {
+		t.Fatalf("a full bucket of burst 2 allowed %d", got)
+	}
+	c.advance(100 * time.Millisecond) // one token at 10/s
+	if !b.Allow() || b.Allow() {
+		t.Fatal("100 ms at 10/s did not earn exactly one token")
+	}
+	c.advance(10 * time.Second) // never more than the burst
+	got = 0
+	for range 5 {
+		if b.Allow() {
+			got++
+		}
+	}
+	if got != 2 {
+		t.Fatalf("after a long idle the bucket allowed %d, want its burst 2", got)
+	}
+}
+
+func TestWaitGivesUpAtOnceWhenTheTokenComesTooLate(t *testing.T) {
+	b := NewBucket(1, 1)
+	if err := b.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := b.Wait(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Wait = %v, want DeadlineExceeded without waiting for a token a second away", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("Wait slept until the deadline instead of giving up at once")
+	}
+	// The refused wait took nothing: a second later there is a token.
+	b.mu.Lock()
+	tokens := b.tokens
+	b.mu.Unlock()
+	if tokens < -0.01 {
+		t.Errorf("tokens = %v after a refused wait, want ≥ 0", tokens)
+	}
+}
+
+func TestPacerHalvesOnThrottlingAndRecoversAdditively(t *testing.T) {
+	c := &clock{t: time.Unix(1_800_000_000, 0)}
+	p := NewPacer(20)
+	p.bucket.now, p.bucket.last, p.raised = c.now, c.t, c.t
+	p.Throttled()
+	if r := p.Rate(); r != 10 {
+		t.Fatalf("after a 429: %v/s, want 10", r)
+	}
+	p.Throttled() // the same burst of 429s
+	if r := p.Rate(); r != 10 {
+		t.Fatalf("a second 429 within a second cut again: %v/s", r)
+	}
+	for range 10 {
+		c.advance(time.Second)
+		p.Throttled()
+	}
+	if r := p.Rate(); r != 20.0/16 {
+		t.Fatalf("floor: %v/s, want a sixteenth of the share", r)
+	}
+	c.advance(2 * time.Second)
+	p.recover()
+	if r := p.Rate(); r != 20.0/16+4 {
+		t.Fatalf("after 2 s: %v/s, want +2/s each second", r)
+	}
+	c.advance(time.Minute)
+	p.recover()
+	if r := p.Rate(); r != 20 {
+		t.Fatalf("recovered to %v/s, want the share 20 and no more", r)
+	}
+	if p.Cuts() != 11 {
+		t.Errorf("cuts = %d", p.Cuts())
+	}
+}
+
+func TestNoPacingWithoutARate(t *testing.T) {
+	if New(0, 5) != nil {
+		t.Fatal("MAX_RPS 0 must mean no pacer")
+	}
+	if r := New(200, 10).Rate(); r != 20 {
+		t.Fatalf("share = %v, want MAX_RPS / MAX_INSTANCES = 20", r)
+	}
+}
+
+func TestDeferrable(t *testing.T) {
+	if IsDeferrable(context.Background()) || !IsDeferrable(Deferrable(context.Background())) {
+		t.Fatal("Deferrable marks a context, and only that one")
+	}
+}

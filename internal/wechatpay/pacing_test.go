@@ -1,0 +1,113 @@
+package wechatpay_test
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"close-recharge/internal/fault"
+	"close-recharge/internal/pace"
+	"close-recharge/internal/recharge"
+	"close-recharge/internal/simulator"
+	"close-recharge/internal/wechatpay"
+)
+
+// Pacing measured where it matters, at WeChat Pay: 120 closes from 12
+// goroutines against a simulator limiting the merchant to 60/s. Paced a tenth
+// below that rate (the margin the README advises for arrival jitter), none is
+// answered 429; unpaced, the same load is.
+func TestPacingKeepsUnderWeChatPaysRateLimit(t *testing.T) {
+	const rate, n, workers = 60.0, 120, 12
+	run := func(t *testing.T, pacer wechatpay.Pacer) (throttled int, failed int) {
+		sim := simulator.New(testKeys(t), simulator.WithRateLimit(rate, 6))
+		srv := httptest.NewServer(sim)
+		t.Cleanup(srv.Close)
+		secret := testKeys(t).Secret(false)
+		k, err := secret.Keys()
+		if err != nil {
+			t.Fatal(err)
+		}
+		policy := fastRetry
+		policy.MaxAttempts = 1 // what WeChat Pay answered, not what retries made of it
+		opts := []wechatpay.Option{wechatpay.WithBaseURL(srv.URL), wechatpay.WithRetryPolicy(policy)}
+		if pacer != nil {
+			opts = append(opts, wechatpay.WithPacer(pacer))
+		}
+		c, err := wechatpay.New(k, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range n {
+			if err := sim.Seed(simulator.SeedRecharge{SubMchid: sub, OutRechargeNo: fmt.Sprintf("P%d", i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		next := 0
+		for range workers {
+			wg.Go(func() {
+				for {
+					mu.Lock()
+					i := next
+					next++
+					mu.Unlock()
+					if i >= n {
+						return
+					}
+					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					_, err := c.Close(ctx, sub, fmt.Sprintf("P%d", i))
+					cancel()
+					if err != nil {
+						mu.Lock()
+						failed++
+						mu.Unlock()
+					}
+				}
+			})
+		}
+		wg.Wait()
+		return sim.Throttled(), failed
+	}
+	t.Run("paced just under the limit", func(t *testing.T) {
+		if throttled, failed := run(t, pace.NewPacer(0.9*rate)); throttled != 0 || failed != 0 {
+			t.Errorf("%d answered 429, %d failed; want none", throttled, failed)
+		}
+	})
+	t.Run("unpaced", func(t *testing.T) {
+		if throttled, _ := run(t, nil); throttled == 0 {
+			t.Error("no 429 without pacing: the load does not test the pacer")
+		}
+	})
+}
+
+// A 429 halves the pace, and a deferrable request (a queued record) is not
+// retried inside the invocation: it goes back to its queue.
+func TestRateLimitedAnswersSlowThePaceAndReturnQueuedRecords(t *testing.T) {
+	e := publicKeyEnv(t)
+	e.seed(t, "R1", recharge.StateRecharging)
+	e.seed(t, "R2", recharge.StateRecharging)
+	pacer := pace.NewPacer(100)
+	secret := testKeys(t).Secret(false)
+	k, _ := secret.Keys()
+	c, err := wechatpay.New(k, wechatpay.WithBaseURL(e.url), wechatpay.WithRetryPolicy(fastRetry), wechatpay.WithPacer(pacer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.sim.Inject(simulator.Fault{Kind: simulator.FaultStatus, Op: "close", Status: 429, Code: "RATELIMIT_EXCEEDED"})
+	_, tr, err := closeTraced(pace.Deferrable(context.Background()), c, "R1")
+	if fault.KindOf(err) != fault.Transient || tr.Attempts != 1 {
+		t.Fatalf("queued close: %v after %d attempts, want one transient attempt", err, tr.Attempts)
+	}
+	if pacer.Rate() != 50 || pacer.Cuts() != 1 {
+		t.Errorf("pace after a 429: %v/s (%d cuts), want 50/s", pacer.Rate(), pacer.Cuts())
+	}
+	// Not deferrable (an API call): retried within the invocation.
+	e.sim.Inject(simulator.Fault{Kind: simulator.FaultStatus, Op: "close", Status: 429, Code: "RATELIMIT_EXCEEDED"})
+	if r, tr, err := closeTraced(context.Background(), c, "R2"); err != nil || r.RechargeState != recharge.StateClosed || tr.Attempts != 2 {
+		t.Errorf("API close after a 429: %v, %v after %d attempts", r, err, tr.Attempts)
+	}
+}
