@@ -135,7 +135,7 @@ TIMEZONE ?= Asia/Shanghai
 .PHONY: schedule
 schedule: ## close a recharge at its expiry: make schedule STACK=… SUB_MCHID=… OUT_RECHARGE_NO=… AT=2026-12-01T10:00:00 [TIMEZONE=Asia/Shanghai]
 	$(GO) run ./internal/cmd/schedule -sub-mchid "$(SUB_MCHID)" -out-recharge-no "$(OUT_RECHARGE_NO)" -at "$(AT)" -timezone "$(TIMEZONE)" \
-		$(if $(STACK),-stack "$(STACK)") $(if $(FUNCTION_ARN),-function-arn "$(FUNCTION_ARN)") \
+		$(if $(STACK),-stack "$(STACK)") $(if $(QUEUE_ARN),-queue-arn "$(QUEUE_ARN)") \
 		$(if $(SCHEDULER_ROLE_ARN),-role-arn "$(SCHEDULER_ROLE_ARN)") $(if $(SCHEDULE_GROUP),-group "$(SCHEDULE_GROUP)") \
 		$(if $(SCHEDULE_DLQ_ARN),-dlq-arn "$(SCHEDULE_DLQ_ARN)")
 

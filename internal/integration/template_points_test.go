@@ -24,6 +24,148 @@ type point struct {
 
 var points = []point{
 	{
+		name: "the expiry queue's visibility timeout is six times the function timeout, whatever it is",
+		check: func(doc *yaml.Node) error {
+			v := node(doc, "Resources", "ExpiryQueue", "Properties", "VisibilityTimeout")
+			if v == nil || v.Tag != "!FindInMap" || value(node(v, "0")) != "QueueVisibility" || !isIntrinsic(node(v, "1"), "!Ref", "FunctionTimeout") {
+				return errors.New("VisibilityTimeout is not looked up from FunctionTimeout")
+			}
+			for _, t := range node(doc, "Parameters", "FunctionTimeout", "AllowedValues").Content {
+				secs, _ := strconv.Atoi(value(node(doc, "Mappings", "QueueVisibility", t.Value, "Seconds")))
+				timeout, _ := strconv.Atoi(t.Value)
+				if secs < 6*timeout || secs > 43200 {
+					return fmt.Errorf("FunctionTimeout %d gives a visibility timeout of %d s, want 6× (and SQS's 12 h at most)", timeout, secs)
+				}
+			}
+			return nil
+		},
+		undo: func(doc *yaml.Node) { node(doc, "Mappings", "QueueVisibility", "30", "Seconds").Value = "30" },
+	},
+	{
+		name: "the expiry queue hands what fails maxReceiveCount times to a kept, encrypted, TLS-only dead-letter queue",
+		check: func(doc *yaml.Node) error {
+			r := node(doc, "Resources", "ExpiryQueue", "Properties", "RedrivePolicy")
+			if !isIntrinsic(node(r, "deadLetterTargetArn"), "!GetAtt", "ExpiryDeadLetterQueue.Arn") || !isIntrinsic(node(r, "maxReceiveCount"), "!Ref", "ExpiryMaxReceiveCount") {
+				return errors.New("no redrive to ExpiryDeadLetterQueue by ExpiryMaxReceiveCount")
+			}
+			if err := keptQueue(doc, "ExpiryQueue"); err != nil {
+				return err
+			}
+			return keptQueue(doc, "ExpiryDeadLetterQueue")
+		},
+		undo: func(doc *yaml.Node) { remove(node(doc, "Resources", "ExpiryQueue", "Properties"), "RedrivePolicy") },
+	},
+	{
+		name: "the function reads the queue in batches, bounded, with partial batch responses",
+		check: func(doc *yaml.Node) error {
+			e := node(doc, "Resources", "CloseRechargeFunction", "Properties", "Events", "ExpiryQueue")
+			p := node(e, "Properties")
+			switch {
+			case value(node(e, "Type")) != "SQS" || !isIntrinsic(node(p, "Queue"), "!GetAtt", "ExpiryQueue.Arn"):
+				return errors.New("no SQS event on the expiry queue")
+			case !isIntrinsic(node(p, "BatchSize"), "!Ref", "ExpiryBatchSize"),
+				!isIntrinsic(node(p, "MaximumBatchingWindowInSeconds"), "!Ref", "ExpiryBatchingWindow"),
+				!isIntrinsic(node(p, "ScalingConfig", "MaximumConcurrency"), "!Ref", "ExpiryMaxConcurrency"):
+				return errors.New("batch size, batching window or maximum concurrency is not its parameter")
+			case value(node(p, "FunctionResponseTypes", "0")) != "ReportBatchItemFailures":
+				return errors.New("no ReportBatchItemFailures: one failed record would return the whole batch")
+			}
+			return nil
+		},
+		undo: func(doc *yaml.Node) {
+			remove(node(doc, "Resources", "CloseRechargeFunction", "Properties", "Events", "ExpiryQueue", "Properties"), "FunctionResponseTypes")
+		},
+	},
+	{
+		name: "the rule and the schedules put expiries on the queue; nothing else invokes the function for them",
+		check: func(doc *yaml.Node) error {
+			if !isIntrinsic(node(doc, "Resources", "RechargeExpiredRule", "Properties", "Targets", "0", "Arn"), "!GetAtt", "ExpiryQueue.Arn") {
+				return errors.New("the Recharge Expired rule does not target the expiry queue")
+			}
+			st := node(doc, "Resources", "ExpiryQueuePolicy", "Properties", "PolicyDocument", "Statement", "0")
+			if value(node(st, "Principal", "Service")) != "events.amazonaws.com" || !isIntrinsic(node(st, "Condition", "ArnEquals", "aws:SourceArn"), "!GetAtt", "RechargeExpiredRule.Arn") {
+				return errors.New("the queue does not let the rule, and only the rule, send to it")
+			}
+			role := node(doc, "Resources", "SchedulerInvokeRole")
+			if !grants(role, "sqs:SendMessage", "ExpiryQueue.Arn") {
+				return errors.New("the Scheduler role may not send to the expiry queue")
+			}
+			invokes := false
+			walk(role, func(m *yaml.Node) { invokes = invokes || value(node(m, "Action")) == "lambda:InvokeFunction" })
+			if invokes {
+				return errors.New("the Scheduler role still invokes the function directly")
+			}
+			for i := 0; i+1 < len(node(doc, "Resources", "CloseRechargeFunction", "Properties", "Events").Content); i += 2 {
+				ev := node(doc, "Resources", "CloseRechargeFunction", "Properties", "Events").Content[i+1]
+				if tp := value(node(ev, "Type")); tp != "SQS" && tp != "HttpApi" {
+					return fmt.Errorf("the function has a %s event beside the queue and the API", tp)
+				}
+			}
+			return nil
+		},
+		undo: func(doc *yaml.Node) {
+			node(doc, "Resources", "RechargeExpiredRule", "Properties", "Targets", "0", "Arn").Value = "CloseRechargeFunction.Arn"
+		},
+	},
+	{
+		name: "the function may consume the queue and bring records back early",
+		check: func(doc *yaml.Node) error {
+			role := node(doc, "Resources", "CloseRechargeFunctionRole")
+			for _, a := range []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"} {
+				if !grants(role, a, "ExpiryQueue.Arn") {
+					return fmt.Errorf("the function's role lacks %s on the expiry queue", a)
+				}
+			}
+			return nil
+		},
+		undo: func(doc *yaml.Node) {
+			walk(node(doc, "Resources", "CloseRechargeFunctionRole"), func(m *yaml.Node) {
+				if a := node(m, "Action"); a != nil && a.Kind == yaml.SequenceNode && slices.ContainsFunc(a.Content, func(c *yaml.Node) bool { return c.Value == "sqs:ChangeMessageVisibility" }) {
+					a.Content = a.Content[:len(a.Content)-1]
+				}
+			})
+		},
+	},
+	{
+		name: "each instance paces at WeChatPayMaxRps over reserved concurrency, which leaves room above the queue's",
+		check: func(doc *yaml.Node) error {
+			env := node(doc, "Resources", "CloseRechargeFunction", "Properties", "Environment", "Variables")
+			if !isIntrinsic(node(env, "WECHATPAY_MAX_RPS"), "!Ref", "WeChatPayMaxRps") || !isIntrinsic(node(env, "WECHATPAY_MAX_INSTANCES"), "!Ref", "ReservedConcurrency") {
+				return errors.New("WECHATPAY_MAX_RPS / WECHATPAY_MAX_INSTANCES are not WeChatPayMaxRps / ReservedConcurrency")
+			}
+			if !isIntrinsic(node(doc, "Resources", "CloseRechargeFunction", "Properties", "ReservedConcurrentExecutions"), "!Ref", "ReservedConcurrency") {
+				return errors.New("reserved concurrency is not ReservedConcurrency")
+			}
+			reserved, _ := strconv.Atoi(value(node(doc, "Parameters", "ReservedConcurrency", "Default")))
+			queue, _ := strconv.Atoi(value(node(doc, "Parameters", "ExpiryMaxConcurrency", "Default")))
+			if reserved <= queue {
+				return fmt.Errorf("defaults: reserved concurrency %d does not exceed the mapping's %d", reserved, queue)
+			}
+			return nil
+		},
+		undo: func(doc *yaml.Node) { node(doc, "Parameters", "ExpiryMaxConcurrency", "Default").Value = "10" },
+	},
+	{
+		name: "alarms watch the expiry queue's oldest message and both dead-letter queues' depth",
+		check: func(doc *yaml.Node) error {
+			watched := map[string]bool{}
+			for _, r := range resources(doc) {
+				p := node(r, "Properties")
+				if value(node(r, "Type")) == "AWS::CloudWatch::Alarm" && value(node(p, "Namespace")) == "AWS/SQS" {
+					watched[value(node(p, "MetricName"))+" "+value(node(p, "Dimensions", "0", "Value"))] = true
+				}
+			}
+			for _, want := range []string{"ApproximateAgeOfOldestMessage ExpiryQueue.QueueName", "ApproximateNumberOfMessagesVisible ExpiryDeadLetterQueue.QueueName",
+				"ApproximateNumberOfMessagesVisible ScheduleDeadLetterQueue.QueueName"} {
+				if !watched[want] {
+					return fmt.Errorf("no alarm on %s", want)
+				}
+			}
+			return nil
+		},
+		undo: func(doc *yaml.Node) { remove(node(doc, "Resources"), "ExpiryQueueAgeAlarm") },
+	},
+	{
 		// Scheduler's confused-deputy guide: aws:SourceArn is the schedule group's ARN; a condition on
 		// schedule ARNs or a name prefix never matches, and no schedule can assume the role.
 		name: "Scheduler may assume its role: SourceAccount and the schedule group's ARN",
@@ -88,7 +230,7 @@ var points = []point{
 	{
 		name: "only this account's named producers can close through the rule",
 		check: func(doc *yaml.Node) error {
-			pattern := node(doc, "Resources", "CloseRechargeFunction", "Properties", "Events", "RechargeExpired", "Properties", "Pattern")
+			pattern := node(doc, "Resources", "RechargeExpiredRule", "Properties", "EventPattern")
 			if a := node(pattern, "account", "0"); !isIntrinsic(a, "!Ref", "AWS::AccountId") {
 				return errors.New("the rule's pattern does not pin account")
 			}
@@ -101,7 +243,7 @@ var points = []point{
 			return nil
 		},
 		undo: func(doc *yaml.Node) {
-			remove(node(doc, "Resources", "CloseRechargeFunction", "Properties", "Events", "RechargeExpired", "Properties", "Pattern"), "account")
+			remove(node(doc, "Resources", "RechargeExpiredRule", "Properties", "EventPattern"), "account")
 		},
 	},
 	{
@@ -263,7 +405,7 @@ var points = []point{
 			}
 			// EventBridge names the rule alone for the default bus, the bus and the rule for another.
 			dims := node(a, "Dimensions")
-			rule := node(doc, "Resources", "CloseRechargeFunction", "Properties", "Events", "RechargeExpired", "Properties", "RuleName")
+			rule := node(doc, "Resources", "RechargeExpiredRule", "Properties", "Name")
 			if dims.Tag != "!If" || dims.Content[0].Value != "ExpiryOnDefaultBus" || rule == nil ||
 				value(node(dims.Content[1], "0", "Value")) != rule.Value || value(node(dims.Content[2], "0", "Name")) != "EventBusName" ||
 				value(node(dims.Content[2], "1", "Value")) != rule.Value {

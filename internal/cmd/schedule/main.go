@@ -1,13 +1,13 @@
 // Command schedule creates the one-time EventBridge Scheduler schedule that
 // closes a recharge at its expiry: at(AT) in TIMEZONE, deleted after it runs,
-// invoking the function with the stack's execution role, retried for an hour
-// and then handed to the stack's schedule dead-letter queue, so that no expiry
-// is dropped unseen.
+// putting the expiry on the stack's expiry queue with the stack's execution
+// role, retried for an hour and then handed to the stack's schedule
+// dead-letter queue, so that no expiry is dropped unseen.
 //
 //	go run ./internal/cmd/schedule -stack close-recharge -sub-mchid 1900000109 \
 //	    -out-recharge-no RC20261201001 -at 2026-12-01T10:00:00 [-timezone Asia/Shanghai]
 //
-// Without -stack, give -function-arn, -role-arn, -group and -dlq-arn (the stack's Outputs).
+// Without -stack, give -queue-arn, -role-arn, -group and -dlq-arn (the stack's Outputs).
 package main
 
 import (
@@ -60,8 +60,8 @@ func run(ctx context.Context, args []string, out io.Writer, sched schedulerAPI, 
 	outRechargeNo := fs.String("out-recharge-no", "", "the platform's recharge number (required)")
 	at := fs.String("at", "", "when to close, "+atLayout+" in -timezone (required)")
 	timezone := fs.String("timezone", "Asia/Shanghai", "IANA time zone of -at")
-	stack := fs.String("stack", "", "the deployed stack, to read FunctionArn, SchedulerRoleArn and ScheduleGroupName from its Outputs")
-	functionARN := fs.String("function-arn", "", "the close-recharge function (stack Output FunctionArn)")
+	stack := fs.String("stack", "", "the deployed stack, to read ExpiryQueueArn, SchedulerRoleArn, ScheduleGroupName and ScheduleDeadLetterQueueArn from its Outputs")
+	queueARN := fs.String("queue-arn", "", "the expiry queue (stack Output ExpiryQueueArn)")
 	roleARN := fs.String("role-arn", "", "the schedules' execution role (stack Output SchedulerRoleArn)")
 	group := fs.String("group", "", "the schedule group (stack Output ScheduleGroupName)")
 	dlqARN := fs.String("dlq-arn", "", "the schedules' dead-letter queue (stack Output ScheduleDeadLetterQueueArn)")
@@ -87,12 +87,12 @@ func run(ctx context.Context, args []string, out io.Writer, sched schedulerAPI, 
 	}
 	if *stack != "" {
 		if err := fromStack(ctx, stacks, *stack, map[string]*string{
-			"FunctionArn": functionARN, "SchedulerRoleArn": roleARN, "ScheduleGroupName": group, "ScheduleDeadLetterQueueArn": dlqARN,
+			"ExpiryQueueArn": queueARN, "SchedulerRoleArn": roleARN, "ScheduleGroupName": group, "ScheduleDeadLetterQueueArn": dlqARN,
 		}); err != nil {
 			return err
 		}
 	}
-	for flagName, v := range map[string]string{"-function-arn": *functionARN, "-role-arn": *roleARN, "-group": *group, "-dlq-arn": *dlqARN} {
+	for flagName, v := range map[string]string{"-queue-arn": *queueARN, "-role-arn": *roleARN, "-group": *group, "-dlq-arn": *dlqARN} {
 		if v == "" {
 			return fmt.Errorf("%s is required (or -stack)", flagName)
 		}
@@ -109,11 +109,11 @@ func run(ctx context.Context, args []string, out io.Writer, sched schedulerAPI, 
 		ActionAfterCompletion:      schedtypes.ActionAfterCompletionDelete,
 		Description:                aws.String("close recharge " + *outRechargeNo + " of " + *subMchid),
 		Target: &schedtypes.Target{
-			Arn:     aws.String(*functionARN),
+			Arn:     aws.String(*queueARN),
 			RoleArn: aws.String(*roleARN),
 			Input:   aws.String(string(input)),
-			// Delivery retries, then the dead-letter queue; the function's own failures go to its
-			// on-failure queue.
+			// Delivery retries, then the dead-letter queue; once on the expiry queue, the queue's
+			// redrive policy keeps what the function cannot close.
 			RetryPolicy:      &schedtypes.RetryPolicy{MaximumRetryAttempts: aws.Int32(5), MaximumEventAgeInSeconds: aws.Int32(3600)},
 			DeadLetterConfig: &schedtypes.DeadLetterConfig{Arn: aws.String(*dlqARN)},
 		},

@@ -20,7 +20,7 @@ import (
 const stackTemplate = `{
   "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
   "Outputs": {
-    "FunctionArn": {"Value": "arn:aws:lambda:us-east-1:123456789012:function:close-recharge"},
+    "ExpiryQueueArn": {"Value": "arn:aws:sqs:us-east-1:123456789012:close-recharge-expiry"},
     "SchedulerRoleArn": {"Value": "arn:aws:iam::123456789012:role/close-recharge-scheduler"},
     "ScheduleGroupName": {"Value": "%GROUP%"},
     "ScheduleDeadLetterQueueArn": {"Value": "%DLQ%"}
@@ -64,7 +64,7 @@ func TestCreatesAOneTimeScheduleFromTheStack(t *testing.T) {
 	_ = json.Unmarshal([]byte(aws.ToString(got.Target.Input)), &input)
 	if aws.ToString(got.ScheduleExpression) != "at(2026-12-01T10:00:00)" || aws.ToString(got.ScheduleExpressionTimezone) != "Asia/Shanghai" ||
 		got.ActionAfterCompletion != "DELETE" || got.FlexibleTimeWindow.Mode != "OFF" ||
-		aws.ToString(got.Target.Arn) != "arn:aws:lambda:us-east-1:123456789012:function:close-recharge" ||
+		aws.ToString(got.Target.Arn) != "arn:aws:sqs:us-east-1:123456789012:close-recharge-expiry" ||
 		aws.ToString(got.Target.RoleArn) != "arn:aws:iam::123456789012:role/close-recharge-scheduler" ||
 		got.Target.DeadLetterConfig == nil || aws.ToString(got.Target.DeadLetterConfig.Arn) != dlqARN ||
 		got.Target.RetryPolicy == nil || aws.ToInt32(got.Target.RetryPolicy.MaximumRetryAttempts) != 5 ||
@@ -82,7 +82,7 @@ func TestCreatesAOneTimeScheduleFromTheStack(t *testing.T) {
 
 func TestRefusesBadRequestsBeforeCallingAWS(t *testing.T) {
 	now := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
-	base := []string{"-function-arn", "arn:f", "-role-arn", "arn:r", "-group", "g", "-dlq-arn", "arn:q"}
+	base := []string{"-queue-arn", "arn:q", "-role-arn", "arn:r", "-group", "g", "-dlq-arn", "arn:d"}
 	tests := []struct {
 		args []string
 		want string
