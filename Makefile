@@ -115,6 +115,15 @@ lint: $(BIN)/staticcheck ## gofmt, go vet, staticcheck, cfn-lint
 	$(BIN)/staticcheck ./...
 	cfn-lint -t template.yaml --include-checks I
 
+SCALE_N ?= 20000
+SCALE_R ?= 200
+SCALE_L ?= 30ms
+SCALE_C ?= 10
+
+.PHONY: scale
+scale: ## the burst path: SCALE_N recharges due at once through moto's SQS vs async invocations, at SCALE_R/s and SCALE_L; about 8 min
+	$(GO) run ./internal/cmd/scale -n $(SCALE_N) -rate $(SCALE_R) -latency $(SCALE_L) -instances $(SCALE_C)
+
 .PHONY: bench
 bench: $(RIE) ## the performance table: warm invocation vs peer and floor, cold start vs hello-world, connections, reads, size, RSS
 	$(GO) run ./internal/cmd/bench -rie $(RIE)

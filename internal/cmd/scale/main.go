@@ -1,0 +1,647 @@
+// Command scale measures the burst path: N recharges all due at once, closed
+// against a WeChat Pay simulator that allows R requests a second and answers
+// after L, by C instances of the real handler — each with its own key cache,
+// connections and pacer — in two ways on the same load:
+//
+//   - queue: every expiry goes through moto's SQS (real receive, visibility,
+//     delete and redrive); a poller per instance stands in for the event
+//     source mapping (batch size, maximum concurrency, partial batch
+//     responses: only successes are deleted, failures come back after their
+//     visibility, which the handler shortens); each instance paces itself at
+//     R / C. moto scans a queue's every message on each send, receive and
+//     delete (about 12 µs a message and operation: 240 ms a send at 20,000
+//     waiting), which AWS does not; so the burst is spread over -shards
+//     queues, redriving to one dead-letter queue, and every poller takes
+//     batches from all of them in turn, as the mapping's pollers share one.
+//     Outcomes go through the real EventBridge adapter and SDK to a local
+//     PutEvents endpoint that takes every entry: moto's took ~150 ms a call
+//     under this load, time AWS does not spend and the queue path would be
+//     charged for.
+//   - async: what the template did before the queue: each expiry invokes the
+//     function asynchronously, reserved concurrency C is the only throttle,
+//     nothing paces, and a failed invocation is retried as Lambda documents
+//     for asynchronous invocation — after 1 minute, then after 2 — and then
+//     handed to the on-failure destination.
+//
+// It prints a progress line while each runs and one table per path.
+//
+//	go run ./internal/cmd/scale -n 20000 -rate 200 -latency 30ms -instances 10
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"close-recharge/internal/awstest"
+	"close-recharge/internal/closer"
+	"close-recharge/internal/handler"
+	"close-recharge/internal/outcome"
+	"close-recharge/internal/pace"
+	"close-recharge/internal/publish"
+	"close-recharge/internal/queue"
+	"close-recharge/internal/recharge"
+	"close-recharge/internal/secretstore"
+	"close-recharge/internal/simulator"
+	"close-recharge/internal/wechatpay"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "scale:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	n          int
+	rate       float64
+	latency    time.Duration
+	instances  int
+	batch      int
+	timeout    time.Duration
+	maxReceive int
+	paths      string
+	limit      time.Duration
+	shards     int
+}
+
+const sub = "1900000109"
+
+func run(ctx context.Context, args []string, out, progress io.Writer) error {
+	var o options
+	fs := flag.NewFlagSet("scale", flag.ContinueOnError)
+	fs.IntVar(&o.n, "n", 20000, "recharges, all due at once")
+	fs.Float64Var(&o.rate, "rate", 200, "WeChat Pay's rate limit for the merchant, requests a second (the simulator's; WECHATPAY_MAX_RPS is set to it)")
+	fs.DurationVar(&o.latency, "latency", 30*time.Millisecond, "WeChat Pay's answer time")
+	fs.IntVar(&o.instances, "instances", 10, "instances at once: the mapping's maximum concurrency, or the reserved concurrency of the async path")
+	fs.IntVar(&o.batch, "batch", 10, "the event source mapping's batch size")
+	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "the function timeout")
+	fs.IntVar(&o.maxReceive, "max-receive", 10, "the expiry queue's maxReceiveCount")
+	fs.StringVar(&o.paths, "paths", "queue,async", "which paths to run")
+	fs.DurationVar(&o.limit, "limit", 15*time.Minute, "give up on a path after this long")
+	fs.IntVar(&o.shards, "shards", 1000, "queues the queue path spreads the burst over, to keep moto's per-message scans short")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	moto, stop, err := awstest.StartMoto()
+	if err != nil {
+		return err
+	}
+	defer stop()
+	cfg := awstest.Config(moto)
+	cfg.HTTPClient = awsHTTPClient(4 * o.instances)
+	secret, err := json.Marshal(simulator.SharedKeys().Secret(false))
+	if err != nil {
+		return err
+	}
+	var results []result
+	for _, path := range []struct {
+		name string
+		run  func(context.Context, options, aws.Config, []byte, io.Writer) (result, error)
+	}{{"queue", queuePath}, {"async", asyncPath}} {
+		if !slices.Contains(strings.Split(o.paths, ","), path.name) {
+			continue
+		}
+		r, err := path.run(ctx, o, cfg, secret, progress)
+		if err != nil {
+			return fmt.Errorf("%s path: %w", path.name, err)
+		}
+		results = append(results, r)
+		r.print(out, o)
+	}
+	if len(results) == 2 {
+		q, a := results[0], results[1]
+		fmt.Fprintf(out, "queue path ÷ async path, same load: closes/s %.2f×, p99 due→closed %.2f×, lost %d vs %d, 429 share %.2f%% vs %.2f%%\n",
+			q.closesPerSec()/max(a.closesPerSec(), 1e-9), float64(q.p99)/max(float64(a.p99), 1), q.lost, a.lost, 100*q.share429(), 100*a.share429())
+	}
+	return nil
+}
+
+// result is what one path did with the load.
+type result struct {
+	name         string
+	drain        time.Duration // from the burst's start to the last recharge closed
+	closed       int
+	requests     int // that reached WeChat Pay
+	throttled    int // answered 429
+	invocations  int
+	redeliveries int // records received, or events invoked, more than once
+	lost         int // still RECHARGING at the end
+	deadLettered int // in the dead-letter queue, or handed to the on-failure destination
+	duplicates   int // Recharge Closed events published beyond one per recharge
+	p50, p99     time.Duration
+}
+
+func (r result) closesPerSec() float64 { return float64(r.closed) / max(r.drain.Seconds(), 1e-9) }
+func (r result) share429() float64     { return float64(r.throttled) / max(float64(r.requests), 1) }
+
+func (r result) print(w io.Writer, o options) {
+	fmt.Fprintf(w, "\n%s path — N %d, R %.0f/s, L %v, C %d\n", r.name, o.n, o.rate, o.latency, o.instances)
+	fmt.Fprintln(w, "| figure | value |")
+	fmt.Fprintln(w, "|---|---|")
+	rows := [][2]string{
+		{"drain time (burst start → last close)", r.drain.Round(100 * time.Millisecond).String()},
+		{"closes/s ÷ R", fmt.Sprintf("%.3f (%.1f/s)", r.closesPerSec()/o.rate, r.closesPerSec())},
+		{"requests answered 429", fmt.Sprintf("%.2f%% (%d of %d)", 100*r.share429(), r.throttled, r.requests)},
+		{"invocations", strconv.Itoa(r.invocations)},
+		{"redeliveries", strconv.Itoa(r.redeliveries)},
+		{"lost (still RECHARGING at the end)", strconv.Itoa(r.lost)},
+		{"dead-lettered / on-failure", strconv.Itoa(r.deadLettered)},
+		{"duplicates published", strconv.Itoa(r.duplicates)},
+		{"due → closed, p50 / p99", fmt.Sprintf("%v / %v (N/R = %v)", r.p50.Round(100*time.Millisecond), r.p99.Round(100*time.Millisecond),
+			time.Duration(float64(o.n)/o.rate*float64(time.Second)))},
+	}
+	for _, row := range rows {
+		fmt.Fprintf(w, "| %s | %s |\n", row[0], row[1])
+	}
+}
+
+// load is one path's simulator, recharges and tally.
+type load struct {
+	o       options
+	sim     *simulator.Server
+	simURL  string
+	srv     *http.Server
+	start   time.Time
+	tally   *tally
+	bus     string
+	cfg     aws.Config // moto, for SQS
+	events  aws.Config // the PutEvents endpoint
+	secret  []byte
+	numbers []string
+}
+
+func newLoad(o options, cfg aws.Config, secret []byte) (*load, error) {
+	sim := simulator.New(simulator.SharedKeys(), simulator.WithRateLimit(o.rate, max(1, int(o.rate/10))), simulator.WithLatency(o.latency))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	l := &load{o: o, sim: sim, simURL: "http://" + ln.Addr().String(), srv: srv, tally: newTally(), cfg: cfg, secret: secret}
+	for i := range o.n {
+		l.numbers = append(l.numbers, fmt.Sprintf("RC%08d", i))
+	}
+	seeds := make([]simulator.SeedRecharge, len(l.numbers))
+	for i, no := range l.numbers {
+		seeds[i] = simulator.SeedRecharge{SubMchid: sub, OutRechargeNo: no, Amount: 10000}
+	}
+	if err := sim.Seed(seeds...); err != nil {
+		return nil, err
+	}
+	l.bus = "close-recharge-outcomes"
+	pe, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	go func() { _ = http.Serve(pe, http.HandlerFunc(putEvents)) }()
+	l.events = cfg.Copy()
+	l.events.BaseEndpoint = aws.String("http://" + pe.Addr().String())
+	return l, nil
+}
+
+// instance is one Lambda instance: the handler as main builds it, with its own
+// caches and connections.
+func (l *load) instance(paced bool, requeuer handler.Requeuer) *handler.Handler {
+	cache := secretstore.NewCache(staticSecret(l.secret), 5*time.Minute)
+	opts := []wechatpay.Option{wechatpay.WithBaseURL(l.simURL), wechatpay.WithHTTPClient(wechatpay.NewHTTPClient())}
+	if paced {
+		opts = append(opts, wechatpay.WithPacer(pace.New(l.o.rate, l.o.instances)))
+	}
+	pub := &counting{next: &publish.EventBridge{API: eventbridge.NewFromConfig(l.events), Bus: l.bus, Source: "wechatpay.recharge"}, tally: l.tally}
+	svc := closer.New(cache, wechatpay.NewPool(opts...), pub)
+	var hopts []handler.Option
+	if requeuer != nil {
+		hopts = append(hopts, handler.WithRequeuer(requeuer))
+	}
+	return handler.New(svc, slog.New(slog.DiscardHandler), nil, hopts...)
+}
+
+// finish counts what the simulator holds and what the tally saw.
+func (l *load) finish(r *result) {
+	defer l.srv.Close()
+	r.closed, r.duplicates, r.drain = l.tally.results(l.start)
+	r.requests = l.sim.Calls("close") + l.sim.Calls("query")
+	r.throttled = l.sim.Throttled()
+	for _, no := range l.numbers {
+		if rc, _ := l.sim.Recharge(sub, no); rc.RechargeState == recharge.StateRecharging {
+			r.lost++
+		}
+	}
+	r.p50, r.p99 = l.tally.delays(l.start)
+}
+
+// progress prints a line every 5 s until done is closed.
+func (l *load) progress(w io.Writer, name string, done <-chan struct{}, extra func() string) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+			closed := l.tally.closedCount()
+			elapsed := time.Since(l.start)
+			fmt.Fprintf(w, "[%s] %3.0fs: %d/%d closed (%.0f/s), 429s %d, %s\n", name, elapsed.Seconds(), closed, l.o.n,
+				float64(closed)/elapsed.Seconds(), l.sim.Throttled(), extra())
+		}
+	}
+}
+
+func queuePath(ctx context.Context, o options, cfg aws.Config, secret []byte, progress io.Writer) (result, error) {
+	r := result{name: "queue"}
+	l, err := newLoad(o, cfg, secret)
+	if err != nil {
+		return r, err
+	}
+	api := sqs.NewFromConfig(cfg)
+	name := awstest.UniqueName("expiry")
+	dlq, err := api.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name + "-dlq")})
+	if err != nil {
+		return r, err
+	}
+	region, account := awstest.Region, awstest.AccountID
+	redrive, _ := json.Marshal(map[string]string{"deadLetterTargetArn": fmt.Sprintf("arn:aws:sqs:%s:%s:%s-dlq", region, account, name),
+		"maxReceiveCount": strconv.Itoa(o.maxReceive)})
+	type shard struct{ url, arn string }
+	shards := make([]shard, max(o.shards, 1))
+	for i := range shards {
+		qn := fmt.Sprintf("%s-%d", name, i)
+		q, err := api.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(qn), Attributes: map[string]string{
+			string(sqstypes.QueueAttributeNameVisibilityTimeout): strconv.Itoa(int(6 * o.timeout.Seconds())),
+			string(sqstypes.QueueAttributeNameRedrivePolicy):     string(redrive),
+		}})
+		if err != nil {
+			return r, err
+		}
+		shards[i] = shard{aws.ToString(q.QueueUrl), fmt.Sprintf("arn:aws:sqs:%s:%s:%s", region, account, qn)}
+	}
+	// The expiries are all on the queue at once, as Scheduler puts them there at
+	// their common deadline; the burst starts when the last is in.
+	urls := make([]string, len(shards))
+	for i, sh := range shards {
+		urls[i] = sh.url
+	}
+	enqueued := time.Now()
+	if err := sendAll(ctx, api, urls, l.numbers); err != nil {
+		return r, err
+	}
+	fmt.Fprintf(progress, "[queue] %d expiries on %d queues in %v\n", o.n, len(shards), time.Since(enqueued).Round(time.Second))
+
+	l.start = time.Now()
+	done := make(chan struct{})
+	var receives, invocations, waiting, invoking atomic.Int64
+	go l.progress(progress, "queue", done, func() string {
+		n := max(invocations.Load(), 1)
+		return fmt.Sprintf("receives %d, invocations %d (each %v, after waiting %v for a batch; publish %v)", receives.Load(), invocations.Load(),
+			time.Duration(invoking.Load()/n).Round(time.Millisecond), time.Duration(waiting.Load()/n).Round(time.Millisecond),
+			time.Duration(publishTime.Load()/max(publishCalls.Load(), 1)).Round(time.Millisecond))
+	})
+	// The event source mapping: its pollers receive batches ahead of the
+	// instances and delete what they settled afterwards, beside the next
+	// invocation, as the mapping does; at most C batches run at once, one per
+	// instance.
+	pollCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type received struct {
+		sh   shard
+		msgs []sqstypes.Message
+	}
+	// A shard found empty is left alone for a second: a record made visible
+	// again comes back no sooner than that, and every empty receive is moto's
+	// time taken from the others.
+	emptyUntil := make([]atomic.Int64, len(shards))
+	// poll receives batches from the shards in turn, starting at first.
+	poll := func(first int, ready chan<- received) {
+		skipped := 0
+		for next := first; pollCtx.Err() == nil; next++ {
+			i := next % len(shards)
+			if time.Now().UnixNano() < emptyUntil[i].Load() {
+				if skipped++; skipped >= len(shards) {
+					skipped = 0
+					time.Sleep(50 * time.Millisecond)
+				}
+				continue
+			}
+			skipped = 0
+			sh := shards[i]
+			got, err := api.ReceiveMessage(pollCtx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(sh.url), MaxNumberOfMessages: int32(min(o.batch, 10))})
+			if err != nil || len(got.Messages) == 0 {
+				emptyUntil[i].Store(time.Now().Add(time.Second).UnixNano())
+				continue
+			}
+			receives.Add(int64(len(got.Messages)))
+			select {
+			case ready <- received{sh, got.Messages}:
+			case <-pollCtx.Done():
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for p := range o.instances {
+		h := l.instance(true, &queue.Visibility{API: api})
+		ready := make(chan received, 2)
+		go func() { poll(p*len(shards)/o.instances, ready); close(ready) }()
+		wg.Go(func() { // the instance
+			idle := time.Now()
+			for b := range ready {
+				waiting.Add(int64(time.Since(idle)))
+				invocations.Add(1)
+				batch := events.SQSEvent{}
+				for _, m := range b.msgs {
+					batch.Records = append(batch.Records, events.SQSMessage{MessageId: aws.ToString(m.MessageId), ReceiptHandle: aws.ToString(m.ReceiptHandle),
+						Body: aws.ToString(m.Body), EventSource: "aws:sqs", EventSourceARN: b.sh.arn, AWSRegion: region})
+				}
+				payload, _ := json.Marshal(batch)
+				ictx, icancel := context.WithTimeout(pollCtx, o.timeout)
+				began := time.Now()
+				answer, err := h.Invoke(ictx, payload)
+				invoking.Add(int64(time.Since(began)))
+				idle = time.Now()
+				icancel()
+				if err != nil {
+					continue // a function error: the whole batch comes back after its visibility
+				}
+				var resp events.SQSEventResponse
+				if json.Unmarshal(answer, &resp) != nil {
+					continue
+				}
+				failed := map[string]bool{}
+				for _, f := range resp.BatchItemFailures {
+					failed[f.ItemIdentifier] = true
+				}
+				var del []sqstypes.DeleteMessageBatchRequestEntry
+				for i, m := range b.msgs {
+					if !failed[aws.ToString(m.MessageId)] {
+						del = append(del, sqstypes.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: m.ReceiptHandle})
+					}
+				}
+				if len(del) > 0 {
+					wg.Go(func() {
+						_, _ = api.DeleteMessageBatch(pollCtx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(b.sh.url), Entries: del})
+					})
+				}
+			}
+		})
+	}
+	waitErr := l.tally.waitAll(ctx, o.n, o.limit)
+	cancel()
+	wg.Wait()
+	close(done)
+	if waitErr != nil {
+		fmt.Fprintf(progress, "[queue] %v\n", waitErr)
+	}
+	r.invocations = int(invocations.Load())
+	r.redeliveries = int(receives.Load()) - o.n
+	attrs, err := api.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: dlq.QueueUrl,
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages}})
+	if err == nil {
+		r.deadLettered, _ = strconv.Atoi(attrs.Attributes[string(sqstypes.QueueAttributeNameApproximateNumberOfMessages)])
+	}
+	l.finish(&r)
+	return r, nil
+}
+
+// sendAll puts one message per recharge on the queues, ten to a call, from
+// four senders.
+func sendAll(ctx context.Context, api *sqs.Client, urls []string, numbers []string) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	type chunk struct {
+		url     string
+		numbers []string
+	}
+	chunks := make(chan chunk)
+	for range 4 {
+		wg.Go(func() {
+			for c := range chunks {
+				var entries []sqstypes.SendMessageBatchRequestEntry
+				for i, no := range c.numbers {
+					body := fmt.Sprintf(`{"sub_mchid":%q,"out_recharge_no":%q}`, sub, no)
+					entries = append(entries, sqstypes.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(body)})
+				}
+				if _, err := api.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(c.url), Entries: entries}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	for i := 0; i < len(numbers); i += 10 {
+		chunks <- chunk{urls[i/10%len(urls)], numbers[i:min(i+10, len(numbers))]}
+	}
+	close(chunks)
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+// asyncPath: each expiry is an asynchronous invocation; Lambda runs at most C
+// at once (reserved concurrency), retries a failed one after 1 minute and then
+// 2, and hands it to the on-failure destination after that. Events that wait
+// for a free instance are not delayed further, which flatters this path:
+// Lambda's own throttling backoff (1 s up to 5 min) is not modelled.
+func asyncPath(ctx context.Context, o options, cfg aws.Config, secret []byte, progress io.Writer) (result, error) {
+	r := result{name: "async"}
+	l, err := newLoad(o, cfg, secret)
+	if err != nil {
+		return r, err
+	}
+	type event struct {
+		no      string
+		attempt int
+	}
+	pending := make(chan event, o.n)
+	l.start = time.Now()
+	for _, no := range l.numbers {
+		pending <- event{no: no}
+	}
+	var invocations, retried, onFailure, settled atomic.Int64
+	done := make(chan struct{})
+	go l.progress(progress, "async", done, func() string {
+		return fmt.Sprintf("invocations %d, retries scheduled %d, on-failure %d", invocations.Load(), retried.Load(), onFailure.Load())
+	})
+	runCtx, cancel := context.WithTimeout(ctx, o.limit)
+	defer cancel()
+	var wg sync.WaitGroup
+	for range o.instances {
+		h := l.instance(false, nil)
+		wg.Go(func() {
+			for {
+				var ev event
+				select {
+				case ev = <-pending:
+				case <-runCtx.Done():
+					return
+				}
+				invocations.Add(1)
+				ictx, icancel := context.WithTimeout(runCtx, o.timeout)
+				_, err := h.Invoke(ictx, fmt.Appendf(nil, `{"sub_mchid":%q,"out_recharge_no":%q}`, sub, ev.no))
+				icancel()
+				switch {
+				case err == nil:
+					settled.Add(1)
+				case ev.attempt < 2:
+					retried.Add(1)
+					next := event{no: ev.no, attempt: ev.attempt + 1}
+					time.AfterFunc(time.Duration(next.attempt)*time.Minute, func() { pending <- next })
+				default:
+					onFailure.Add(1)
+					settled.Add(1)
+				}
+			}
+		})
+	}
+	for runCtx.Err() == nil && settled.Load() < int64(o.n) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	cancel()
+	wg.Wait()
+	close(done)
+	if settled.Load() < int64(o.n) {
+		fmt.Fprintf(progress, "[async] gave up after %v with %d of %d events settled\n", o.limit, settled.Load(), o.n)
+	}
+	r.invocations = int(invocations.Load())
+	r.redeliveries = int(retried.Load())
+	r.deadLettered = int(onFailure.Load())
+	l.finish(&r)
+	return r, nil
+}
+
+// counting passes outcomes on to EventBridge and notes, for each recharge,
+// when it was first published closed and how many times.
+type counting struct {
+	next  closer.Publisher
+	tally *tally
+}
+
+var publishTime, publishCalls atomic.Int64
+
+func (c *counting) Publish(ctx context.Context, evs []closer.Event) []error {
+	t0 := time.Now()
+	errs := c.next.Publish(ctx, evs)
+	publishTime.Add(int64(time.Since(t0)))
+	publishCalls.Add(1)
+	for i, e := range evs {
+		if errs[i] == nil && e.DetailType == outcome.Closed {
+			if r, ok := e.Detail.(*recharge.Recharge); ok {
+				c.tally.closed(r.OutRechargeNo)
+			}
+		}
+	}
+	return errs
+}
+
+type tally struct {
+	mu    sync.Mutex
+	first map[string]time.Time
+	count int
+	all   chan struct{}
+}
+
+func newTally() *tally { return &tally{first: map[string]time.Time{}, all: make(chan struct{}, 1)} }
+
+func (t *tally) closed(no string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.count++
+	if _, seen := t.first[no]; !seen {
+		t.first[no] = time.Now()
+	}
+}
+
+func (t *tally) closedCount() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.first)
+}
+
+// waitAll waits until n recharges were published closed, or limit passes.
+func (t *tally) waitAll(ctx context.Context, n int, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for t.closedCount() < n {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("gave up after %v with %d of %d closed", limit, t.closedCount(), n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return nil
+}
+
+func (t *tally) results(start time.Time) (closed, duplicates int, drain time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, at := range t.first {
+		drain = max(drain, at.Sub(start))
+	}
+	return len(t.first), t.count - len(t.first), drain
+}
+
+func (t *tally) delays(start time.Time) (p50, p99 time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.first) == 0 {
+		return 0, 0
+	}
+	d := make([]time.Duration, 0, len(t.first))
+	for _, at := range t.first {
+		d = append(d, at.Sub(start))
+	}
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	return d[len(d)/2], d[min(len(d)-1, len(d)*99/100)]
+}
+
+// putEvents answers EventBridge's PutEvents, taking every entry.
+func putEvents(w http.ResponseWriter, r *http.Request) {
+	var in struct{ Entries []json.RawMessage }
+	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+		http.Error(w, `{"__type":"ValidationException"}`, http.StatusBadRequest)
+		return
+	}
+	type entry struct{ EventId string }
+	out := struct {
+		FailedEntryCount int
+		Entries          []entry
+	}{}
+	for range in.Entries {
+		out.Entries = append(out.Entries, entry{EventId: strconv.FormatInt(eventIDs.Add(1), 10)})
+	}
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	_ = json.NewEncoder(w).Encode(out)
+}
+
+var eventIDs atomic.Int64
+
+type staticSecret []byte
+
+func (s staticSecret) Read(context.Context) ([]byte, error) { return s, nil }
+func (s staticSecret) Name() string                         { return "secret scale/merchant" }
+
+// awsHTTPClient keeps enough connections to moto open for every poller and
+// publisher at once.
+func awsHTTPClient(conns int) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = conns
+	return &http.Client{Transport: t, Timeout: 30 * time.Second}
+}
