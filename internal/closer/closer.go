@@ -104,7 +104,7 @@ func New(keys Keys, wechatPay WeChatPay, publisher Publisher) *Service {
 func (s *Service) Close(ctx context.Context, subMchid, outRechargeNo string) (Result, error) {
 	ctx, cancel := withAnswerMargin(ctx)
 	defer cancel()
-	res, err := s.Settle(ctx, subMchid, outRechargeNo)
+	res, err := s.settle(ctx, subMchid, outRechargeNo)
 	if err != nil {
 		return res, err
 	}
@@ -125,14 +125,19 @@ func withAnswerMargin(ctx context.Context) (context.Context, context.CancelFunc)
 // Settle closes one recharge at WeChat Pay and decides the outcome, without
 // publishing it: a Result for the three outcomes, a *fault.Error otherwise.
 func (s *Service) Settle(ctx context.Context, subMchid, outRechargeNo string) (Result, error) {
+	ctx, cancel := withAnswerMargin(ctx)
+	defer cancel()
+	return s.settle(ctx, subMchid, outRechargeNo)
+}
+
+// settle is Settle within a deadline that already keeps the answer margin.
+func (s *Service) settle(ctx context.Context, subMchid, outRechargeNo string) (Result, error) {
 	if err := recharge.ValidateSubMchid(subMchid); err != nil {
 		return Result{}, err
 	}
 	if err := recharge.ValidateOutRechargeNo(outRechargeNo); err != nil {
 		return Result{}, err
 	}
-	ctx, cancel := withAnswerMargin(ctx)
-	defer cancel()
 	var res Result
 	r, err := s.closeWithFreshKeys(ctx, subMchid, outRechargeNo, &res.Exchange)
 	switch {

@@ -150,6 +150,12 @@ type item struct {
 // failures, and refusals nobody else would hear of (no bus).
 func (h *Handler) batch(ctx context.Context, records []trigger.Record) ([]byte, error) {
 	ctx = pace.Deferrable(ctx) // a rate-limited record goes back to its queue, not into a backoff
+	if dl, ok := ctx.Deadline(); ok {
+		// Publishing and bringing records back end in time to answer, as closes do.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, dl.Add(-closer.AnswerMargin))
+		defer cancel()
+	}
 	items := make([]item, len(records))
 	turn := make(chan struct{}, h.parallel)
 	var wg sync.WaitGroup
