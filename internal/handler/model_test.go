@@ -12,6 +12,8 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -198,17 +200,16 @@ func newWorldWith(t testing.TB, sim *simulator.Server) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
+	path := filepath.Join(t.TempDir(), "secret.json")
+	if err := os.WriteFile(path, secret, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	pool := wechatpay.NewPool(wechatpay.WithBaseURL(srv.URL), wechatpay.WithHTTPClient(wechatpay.NewHTTPClient()),
 		wechatpay.WithRetryPolicy(modelRetry))
 	pub := &recordingPublisher{}
-	svc := closer.New(secretstore.NewCache(staticSecret(secret), time.Hour), pool, pub)
+	svc := closer.New(secretstore.NewCache(&secretstore.File{Path: path}, time.Hour), pool, pub)
 	return &world{sim: sim, closer: svc, handler: handler.New(svc, slog.New(slog.DiscardHandler), nil), publisher: pub, recorder: rec}
 }
-
-type staticSecret []byte
-
-func (s staticSecret) Read(context.Context) ([]byte, error) { return s, nil }
-func (s staticSecret) Name() string                         { return "secret model/merchant" }
 
 type published struct {
 	detailType string

@@ -38,6 +38,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -110,14 +111,16 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 	defer stop()
 	cfg := awstest.Config(moto)
 	cfg.HTTPClient = awsHTTPClient(4 * o.instances)
-	secret, err := json.Marshal(simulator.SharedKeys().Secret(false))
+	// The instances read the merchant secret as a local run does: from a file.
+	secret, err := writeSecret()
 	if err != nil {
 		return err
 	}
+	defer os.RemoveAll(filepath.Dir(secret))
 	var results []result
 	for _, path := range []struct {
 		name string
-		run  func(context.Context, options, aws.Config, []byte, io.Writer) (result, error)
+		run  func(context.Context, options, aws.Config, string, io.Writer) (result, error)
 	}{{"queue", queuePath}, {"async", asyncPath}} {
 		if !slices.Contains(strings.Split(o.paths, ","), path.name) {
 			continue
@@ -185,13 +188,12 @@ type load struct {
 	start   time.Time
 	tally   *tally
 	bus     string
-	cfg     aws.Config // moto, for SQS
 	events  aws.Config // the PutEvents endpoint
-	secret  []byte
+	secret  string     // path of the merchant secret file
 	numbers []string
 }
 
-func newLoad(o options, cfg aws.Config, secret []byte) (*load, error) {
+func newLoad(o options, cfg aws.Config, secret string) (*load, error) {
 	sim := simulator.New(simulator.SharedKeys(), simulator.WithRateLimit(o.rate, max(1, int(o.rate/10))), simulator.WithLatency(o.latency))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -199,7 +201,7 @@ func newLoad(o options, cfg aws.Config, secret []byte) (*load, error) {
 	}
 	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	l := &load{o: o, sim: sim, simURL: "http://" + ln.Addr().String(), srv: srv, tally: newTally(), cfg: cfg, secret: secret}
+	l := &load{o: o, sim: sim, simURL: "http://" + ln.Addr().String(), srv: srv, tally: newTally(), secret: secret}
 	for i := range o.n {
 		l.numbers = append(l.numbers, fmt.Sprintf("RC%08d", i))
 	}
@@ -224,7 +226,7 @@ func newLoad(o options, cfg aws.Config, secret []byte) (*load, error) {
 // instance is one Lambda instance: the handler as main builds it, with its own
 // caches and connections.
 func (l *load) instance(paced bool, requeuer handler.Requeuer) *handler.Handler {
-	cache := secretstore.NewCache(staticSecret(l.secret), 5*time.Minute)
+	cache := secretstore.NewCache(&secretstore.File{Path: l.secret}, 5*time.Minute)
 	opts := []wechatpay.Option{wechatpay.WithBaseURL(l.simURL), wechatpay.WithHTTPClient(wechatpay.NewHTTPClient())}
 	if paced {
 		opts = append(opts, wechatpay.WithPacer(pace.New(l.o.rate, l.o.instances)))
@@ -269,7 +271,7 @@ func (l *load) progress(w io.Writer, name string, done <-chan struct{}, extra fu
 	}
 }
 
-func queuePath(ctx context.Context, o options, cfg aws.Config, secret []byte, progress io.Writer) (result, error) {
+func queuePath(ctx context.Context, o options, cfg aws.Config, secret string, progress io.Writer) (result, error) {
 	r := result{name: "queue"}
 	l, err := newLoad(o, cfg, secret)
 	if err != nil {
@@ -462,7 +464,7 @@ func sendAll(ctx context.Context, api *sqs.Client, urls []string, numbers []stri
 // 2, and hands it to the on-failure destination after that. Events that wait
 // for a free instance are not delayed further, which flatters this path:
 // Lambda's own throttling backoff (1 s up to 5 min) is not modelled.
-func asyncPath(ctx context.Context, o options, cfg aws.Config, secret []byte, progress io.Writer) (result, error) {
+func asyncPath(ctx context.Context, o options, cfg aws.Config, secret string, progress io.Writer) (result, error) {
 	r := result{name: "async"}
 	l, err := newLoad(o, cfg, secret)
 	if err != nil {
@@ -612,6 +614,20 @@ func (t *tally) delays(start time.Time) (p50, p99 time.Duration) {
 	return d[len(d)/2], d[min(len(d)-1, len(d)*99/100)]
 }
 
+// writeSecret writes the simulator's merchant secret to a file of its own.
+func writeSecret() (string, error) {
+	b, err := json.Marshal(simulator.SharedKeys().Secret(false))
+	if err != nil {
+		return "", err
+	}
+	dir, err := os.MkdirTemp("", "close-recharge-scale-")
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "secret.json")
+	return path, os.WriteFile(path, b, 0o600)
+}
+
 // putEvents answers EventBridge's PutEvents, taking every entry.
 func putEvents(w http.ResponseWriter, r *http.Request) {
 	var in struct{ Entries []json.RawMessage }
@@ -632,11 +648,6 @@ func putEvents(w http.ResponseWriter, r *http.Request) {
 }
 
 var eventIDs atomic.Int64
-
-type staticSecret []byte
-
-func (s staticSecret) Read(context.Context) ([]byte, error) { return s, nil }
-func (s staticSecret) Name() string                         { return "secret scale/merchant" }
 
 // awsHTTPClient keeps enough connections to moto open for every poller and
 // publisher at once.
