@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"close-recharge/internal/simulator"
 )
@@ -52,6 +53,9 @@ func TestLogsAndMetricsForEveryOutcome(t *testing.T) {
 		s.sim.ClearFaults()
 	}
 
+	// The emulator hands the answer back before the function's stdout has
+	// necessarily reached the log: wait for every summary line.
+	waitUntil(5*time.Second, func() bool { return strings.Count(em.Logs(), `"msg":"close recharge"`) >= len(cases) })
 	lines := logLines(t, em.Logs())
 	summaries := map[string]map[string]any{} // outcome → summary line
 	emf := map[string]map[string]any{}       // aws_request_id → EMF document
