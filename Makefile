@@ -121,7 +121,7 @@ SCALE_L ?= 30ms
 SCALE_C ?= 10
 
 .PHONY: scale
-scale: ## the burst path: SCALE_N recharges due at once through moto's SQS vs async invocations, at SCALE_R/s and SCALE_L; about 8 min
+scale: ## the burst path: SCALE_N recharges due at once through moto's SQS vs async invocations (throttled as Lambda documents, and a no-backoff bound), at SCALE_R/s, SCALE_L, SCALE_C instances; 8-10 min
 	$(GO) run ./internal/cmd/scale -n $(SCALE_N) -rate $(SCALE_R) -latency $(SCALE_L) -instances $(SCALE_C)
 
 .PHONY: bench

@@ -1,7 +1,7 @@
 // Command scale measures the burst path: N recharges all due at once, closed
 // against a WeChat Pay simulator that allows R requests a second and answers
 // after L, by C instances of the real handler — each with its own key cache,
-// connections and pacer — in two ways on the same load:
+// connections and pacer — in three ways on the same load:
 //
 //   - queue: every expiry goes through moto's SQS (real receive, visibility,
 //     delete and redrive); a poller per instance stands in for the event
@@ -21,7 +21,12 @@
 //     function asynchronously, reserved concurrency C is the only throttle,
 //     nothing paces, and a failed invocation is retried as Lambda documents
 //     for asynchronous invocation — after 1 minute, then after 2 — and then
-//     handed to the on-failure destination.
+//     handed to the on-failure destination. An event that finds every
+//     instance busy is throttled as Lambda documents: back to its queue, tried
+//     again after 1 s, 2 s, 4 s … up to 5 minutes.
+//   - async-best: the same, but throttled events wait in line for the next
+//     free instance without further delay — a bound that Lambda does not
+//     reach, shown so the comparison cannot flatter the queue path.
 //
 // It prints a progress line while each runs and one table per path.
 //
@@ -35,6 +40,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -98,7 +104,7 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 	fs.IntVar(&o.batch, "batch", 10, "the event source mapping's batch size")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "the function timeout")
 	fs.IntVar(&o.maxReceive, "max-receive", 10, "the expiry queue's maxReceiveCount")
-	fs.StringVar(&o.paths, "paths", "queue,async", "which paths to run")
+	fs.StringVar(&o.paths, "paths", "queue,async,async-best", "which paths to run: queue, async (Lambda's throttling as documented), async-best (throttled events wait in line, undelayed)")
 	fs.DurationVar(&o.limit, "limit", 15*time.Minute, "give up on a path after this long")
 	fs.IntVar(&o.shards, "shards", 1000, "queues the queue path spreads the burst over, to keep moto's per-message scans short")
 	if err := fs.Parse(args); err != nil {
@@ -121,7 +127,7 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 	for _, path := range []struct {
 		name string
 		run  func(context.Context, options, aws.Config, string, io.Writer) (result, error)
-	}{{"queue", queuePath}, {"async", asyncPath}} {
+	}{{"queue", queuePath}, {"async", asyncPath(true)}, {"async-best", asyncPath(false)}} {
 		if !slices.Contains(strings.Split(o.paths, ","), path.name) {
 			continue
 		}
@@ -132,10 +138,12 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 		results = append(results, r)
 		r.print(out, o)
 	}
-	if len(results) == 2 {
-		q, a := results[0], results[1]
-		fmt.Fprintf(out, "queue path ÷ async path, same load: closes/s %.2f×, p99 due→closed %.2f×, lost %d vs %d, 429 share %.2f%% vs %.2f%%\n",
-			q.closesPerSec()/max(a.closesPerSec(), 1e-9), float64(q.p99)/max(float64(a.p99), 1), q.lost, a.lost, 100*q.share429(), 100*a.share429())
+	if len(results) > 1 && results[0].name == "queue" {
+		q := results[0]
+		for _, a := range results[1:] {
+			fmt.Fprintf(out, "queue path ÷ %s path, same load: closes/s %.2f×, p99 due→closed %.2f×, lost %d vs %d, 429 share %.2f%% vs %.2f%%\n",
+				a.name, q.closesPerSec()/max(a.closesPerSec(), 1e-9), float64(q.p99)/max(float64(a.p99), 1), q.lost, a.lost, 100*q.share429(), 100*a.share429())
+		}
 	}
 	return nil
 }
@@ -148,25 +156,35 @@ type result struct {
 	requests     int // that reached WeChat Pay
 	throttled    int // answered 429
 	invocations  int
-	redeliveries int // records received, or events invoked, more than once
+	throttles    int // asynchronous events that found no free instance
+	redeliveries int // records received more than once, or events retried after a function error
 	lost         int // still RECHARGING at the end
 	deadLettered int // in the dead-letter queue, or handed to the on-failure destination
 	duplicates   int // Recharge Closed events published beyond one per recharge
 	p50, p99     time.Duration
+	gaveUp       time.Duration // the path's time limit, when it ran out
 }
 
 func (r result) closesPerSec() float64 { return float64(r.closed) / max(r.drain.Seconds(), 1e-9) }
 func (r result) share429() float64     { return float64(r.throttled) / max(float64(r.requests), 1) }
+
+func (r result) drainText() string {
+	if r.gaveUp > 0 {
+		return fmt.Sprintf("not drained: stopped at %v", r.gaveUp)
+	}
+	return r.drain.Round(100 * time.Millisecond).String()
+}
 
 func (r result) print(w io.Writer, o options) {
 	fmt.Fprintf(w, "\n%s path — N %d, R %.0f/s, L %v, C %d\n", r.name, o.n, o.rate, o.latency, o.instances)
 	fmt.Fprintln(w, "| figure | value |")
 	fmt.Fprintln(w, "|---|---|")
 	rows := [][2]string{
-		{"drain time (burst start → last close)", r.drain.Round(100 * time.Millisecond).String()},
+		{"drain time (burst start → last close)", r.drainText()},
 		{"closes/s ÷ R", fmt.Sprintf("%.3f (%.1f/s)", r.closesPerSec()/o.rate, r.closesPerSec())},
 		{"requests answered 429", fmt.Sprintf("%.2f%% (%d of %d)", 100*r.share429(), r.throttled, r.requests)},
 		{"invocations", strconv.Itoa(r.invocations)},
+		{"throttled (no free instance)", strconv.Itoa(r.throttles)},
 		{"redeliveries", strconv.Itoa(r.redeliveries)},
 		{"lost (still RECHARGING at the end)", strconv.Itoa(r.lost)},
 		{"dead-lettered / on-failure", strconv.Itoa(r.deadLettered)},
@@ -412,6 +430,7 @@ func queuePath(ctx context.Context, o options, cfg aws.Config, secret string, pr
 	wg.Wait()
 	close(done)
 	if waitErr != nil {
+		r.gaveUp = o.limit
 		fmt.Fprintf(progress, "[queue] %v\n", waitErr)
 	}
 	r.invocations = int(invocations.Load())
@@ -460,61 +479,132 @@ func sendAll(ctx context.Context, api *sqs.Client, urls []string, numbers []stri
 }
 
 // asyncPath: each expiry is an asynchronous invocation; Lambda runs at most C
-// at once (reserved concurrency), retries a failed one after 1 minute and then
-// 2, and hands it to the on-failure destination after that. Events that wait
-// for a free instance are not delayed further, which flatters this path:
-// Lambda's own throttling backoff (1 s up to 5 min) is not modelled.
-func asyncPath(ctx context.Context, o options, cfg aws.Config, secret string, progress io.Writer) (result, error) {
+// at once (reserved concurrency), retries a failed invocation after 1 minute
+// and then 2, and hands it to the on-failure destination after that.
+//
+// With throttle set, an event that finds all C busy is throttled as Lambda
+// documents for asynchronous invocation: it goes back to the internal queue
+// and is tried again after 1 s, then after twice as long each time up to 5
+// minutes, for up to 6 hours (the maximum event age). AWS documents no jitter;
+// each wait is drawn from its second half, which spreads the retries out and so
+// flatters this path — without it every throttled event of the burst would
+// come back at the same instant. Lambda also "increases the retry interval and
+// reduces the rate at which it reads events" when its queue is long; that is
+// not modelled either. Without throttle, events wait in line for a free
+// instance and are not delayed further: the best case, not what Lambda does.
+func asyncPath(throttle bool) func(context.Context, options, aws.Config, string, io.Writer) (result, error) {
+	return func(ctx context.Context, o options, cfg aws.Config, secret string, progress io.Writer) (result, error) {
+		return runAsync(ctx, o, cfg, secret, progress, throttle)
+	}
+}
+
+// Lambda's handling of throttled asynchronous events.
+const (
+	throttleFirst  = time.Second
+	throttleMax    = 5 * time.Minute
+	maxEventAge    = 6 * time.Hour
+	errorRetries   = 2           // after a function error
+	errorRetryUnit = time.Minute // the first retry after 1 minute, the second after 2
+)
+
+// throttleDelay is how long the k-th throttle (k from 0) of an event holds it
+// back: 1 s doubling up to 5 minutes, drawn from the interval's second half.
+func throttleDelay(k int, rnd *rand.Rand) time.Duration {
+	d := throttleMax
+	if k < 9 { // 1 s << 9 > 5 min
+		d = min(throttleFirst<<k, throttleMax)
+	}
+	return d/2 + time.Duration(rnd.Int64N(int64(d/2)+1))
+}
+
+func runAsync(ctx context.Context, o options, cfg aws.Config, secret string, progress io.Writer, throttle bool) (result, error) {
 	r := result{name: "async"}
+	if !throttle {
+		r.name = "async, best case"
+	}
 	l, err := newLoad(o, cfg, secret)
 	if err != nil {
 		return r, err
 	}
 	type event struct {
-		no      string
-		attempt int
+		no        string
+		attempt   int // function errors so far
+		throttles int
 	}
 	pending := make(chan event, o.n)
 	l.start = time.Now()
 	for _, no := range l.numbers {
 		pending <- event{no: no}
 	}
-	var invocations, retried, onFailure, settled atomic.Int64
+	var invocations, retried, throttled, onFailure, settled atomic.Int64
 	done := make(chan struct{})
-	go l.progress(progress, "async", done, func() string {
-		return fmt.Sprintf("invocations %d, retries scheduled %d, on-failure %d", invocations.Load(), retried.Load(), onFailure.Load())
+	go l.progress(progress, r.name, done, func() string {
+		return fmt.Sprintf("invocations %d, throttled %d, retries after errors %d, on-failure %d", invocations.Load(), throttled.Load(), retried.Load(), onFailure.Load())
 	})
 	runCtx, cancel := context.WithTimeout(ctx, o.limit)
 	defer cancel()
-	var wg sync.WaitGroup
+	later := func(d time.Duration, ev event) {
+		time.AfterFunc(d, func() { pending <- ev })
+	}
+	// idle holds the instances not running an invocation: at most C run at once.
+	idle := make(chan *handler.Handler, o.instances)
 	for range o.instances {
-		h := l.instance(false, nil)
-		wg.Go(func() {
-			for {
-				var ev event
+		idle <- l.instance(false, nil)
+	}
+	invoke := func(h *handler.Handler, ev event) {
+		defer func() { idle <- h }()
+		invocations.Add(1)
+		ictx, icancel := context.WithTimeout(runCtx, o.timeout)
+		_, err := h.Invoke(ictx, fmt.Appendf(nil, `{"sub_mchid":%q,"out_recharge_no":%q}`, sub, ev.no))
+		icancel()
+		switch {
+		case err == nil:
+			settled.Add(1)
+		case ev.attempt < errorRetries:
+			retried.Add(1)
+			ev.attempt++
+			later(time.Duration(ev.attempt)*errorRetryUnit, ev)
+		default:
+			onFailure.Add(1)
+			settled.Add(1)
+		}
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { // Lambda's poller of the function's asynchronous queue
+		rnd := rand.New(rand.NewPCG(1, 2))
+		for {
+			var ev event
+			select {
+			case ev = <-pending:
+			case <-runCtx.Done():
+				return
+			}
+			var h *handler.Handler
+			if throttle {
 				select {
-				case ev = <-pending:
+				case h = <-idle:
+				default: // every instance busy: throttled
+					throttled.Add(1)
+					d := throttleDelay(ev.throttles, rnd)
+					ev.throttles++
+					if time.Since(l.start)+d > maxEventAge {
+						onFailure.Add(1)
+						settled.Add(1)
+						continue
+					}
+					later(d, ev)
+					continue
+				}
+			} else {
+				select {
+				case h = <-idle:
 				case <-runCtx.Done():
 					return
 				}
-				invocations.Add(1)
-				ictx, icancel := context.WithTimeout(runCtx, o.timeout)
-				_, err := h.Invoke(ictx, fmt.Appendf(nil, `{"sub_mchid":%q,"out_recharge_no":%q}`, sub, ev.no))
-				icancel()
-				switch {
-				case err == nil:
-					settled.Add(1)
-				case ev.attempt < 2:
-					retried.Add(1)
-					next := event{no: ev.no, attempt: ev.attempt + 1}
-					time.AfterFunc(time.Duration(next.attempt)*time.Minute, func() { pending <- next })
-				default:
-					onFailure.Add(1)
-					settled.Add(1)
-				}
 			}
-		})
-	}
+			wg.Go(func() { invoke(h, ev) })
+		}
+	})
 	for runCtx.Err() == nil && settled.Load() < int64(o.n) {
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -522,10 +612,12 @@ func asyncPath(ctx context.Context, o options, cfg aws.Config, secret string, pr
 	wg.Wait()
 	close(done)
 	if settled.Load() < int64(o.n) {
-		fmt.Fprintf(progress, "[async] gave up after %v with %d of %d events settled\n", o.limit, settled.Load(), o.n)
+		r.gaveUp = o.limit
+		fmt.Fprintf(progress, "[%s] gave up after %v with %d of %d events settled\n", r.name, o.limit, settled.Load(), o.n)
 	}
 	r.invocations = int(invocations.Load())
 	r.redeliveries = int(retried.Load())
+	r.throttles = int(throttled.Load())
 	r.deadLettered = int(onFailure.Load())
 	l.finish(&r)
 	return r, nil
