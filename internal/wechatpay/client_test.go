@@ -436,3 +436,35 @@ func assertFault(t *testing.T, err error, kind fault.Kind, code string) {
 		t.Fatalf("err = %v (kind %s, code %s), want kind %s code %s", err, fe.Kind, fe.Code, kind, code)
 	}
 }
+
+// A signed request reaches WeChat Pay at most once. When a kept-alive
+// connection breaks after WeChat Pay has read a query, Go's transport would
+// resend the GET as it was — same nonce, same signature — and WeChat Pay
+// refuses a nonce it has seen (401 SIGN_ERROR): a network fault would end as a
+// configuration error. The client's own retry signs anew instead.
+func TestSignedRequestsGoOutOnce(t *testing.T) {
+	for _, op := range []string{"query", "close"} {
+		t.Run(op, func(t *testing.T) {
+			e := publicKeyEnv(t)
+			e.seed(t, "ONCE1", recharge.StateRecharging)
+			ctx := context.Background()
+			if _, err := e.client.Query(ctx, sub, "ONCE1"); err != nil { // a connection to reuse
+				t.Fatal(err)
+			}
+			e.sim.Inject(simulator.Fault{Kind: simulator.FaultResetBefore, Op: op, Times: 1})
+			var tr recharge.Exchange
+			var err error
+			if op == "query" {
+				_, err = e.client.Query(wechatpay.WithExchange(ctx, &tr), sub, "ONCE1")
+			} else {
+				_, err = e.client.Close(wechatpay.WithExchange(ctx, &tr), sub, "ONCE1")
+			}
+			if err != nil {
+				t.Fatalf("%s after a broken connection: %v (attempts %d)", op, err, tr.Attempts)
+			}
+			if tr.Attempts != 2 {
+				t.Fatalf("attempts %d, want 2: the broken one and a freshly signed one", tr.Attempts)
+			}
+		})
+	}
+}

@@ -40,6 +40,19 @@ func NewHTTPClient() *http.Client {
 type bufferedBody struct{ next http.RoundTripper }
 
 func (b bufferedBody) RoundTrip(req *http.Request) (*http.Response, error) {
+	// A signed request goes out once. Go's transport resends a request it
+	// deems replayable — a GET without a body — when a kept-alive connection
+	// breaks before the first byte of the answer, with the same Authorization:
+	// a nonce and signature WeChat Pay may already have seen, and a repeated
+	// nonce is refused as a replay (401 SIGN_ERROR), which would turn a network
+	// fault into a configuration error. A body that is there but empty makes
+	// the request not replayable (the transport finds it empty and sends none);
+	// the client's own retry signs anew. POSTs carry their body and are not
+	// replayed in the first place.
+	if req.Body == nil || req.Body == http.NoBody {
+		req = req.Clone(req.Context())
+		req.Body, req.GetBody = emptyBody{}, nil
+	}
 	resp, err := b.next.RoundTrip(req)
 	if err != nil {
 		return nil, err
@@ -55,6 +68,13 @@ func (b bufferedBody) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	return resp, nil
 }
+
+// emptyBody is a request body with nothing in it that the transport cannot
+// ask for again.
+type emptyBody struct{}
+
+func (emptyBody) Read([]byte) (int, error) { return 0, io.EOF }
+func (emptyBody) Close() error             { return nil }
 
 // ValidateBaseURL checks a WeChat Pay API origin: https, or http only for a
 // development origin (the simulator): a loopback host, or host.docker.internal,
