@@ -97,10 +97,11 @@ test: preflight $(NODE_DEPS) $(RIE) ## vet, every test with -race (moto, the emu
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
 
 .PHONY: fuzz
-fuzz: ## fuzz trigger decoding, identifier validation and the close model against the simulator, FUZZTIME each (default 15s; try FUZZTIME=5m)
+fuzz: ## fuzz trigger decoding, identifier validation, and the close and SQS batch models against the simulator, FUZZTIME each (default 15s; try FUZZTIME=5m)
 	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./internal/trigger
 	$(GO) test -run='^$$' -fuzz='^FuzzIdentifiers$$' -fuzztime=$(FUZZTIME) ./internal/wechatpay
 	$(GO) test -run='^$$' -fuzz='^FuzzCloseModel$$' -fuzztime=$(FUZZTIME) ./internal/handler
+	$(GO) test -run='^$$' -fuzz='^FuzzBatchModel$$' -fuzztime=$(FUZZTIME) ./internal/handler
 
 SOAK_INVOCATIONS ?= 600
 

@@ -2,11 +2,13 @@ package handler_test
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -279,4 +281,20 @@ func (w *world) checkEvent(no string, ev published, wasOpen bool) error {
 		return nil
 	}
 	return fmt.Errorf("published %q", ev.detailType)
+}
+
+// FuzzBatchModel explores batches beyond the seeded ones (make fuzz).
+func FuzzBatchModel(f *testing.F) {
+	for seed := range uint64(16) {
+		b := binary.LittleEndian.AppendUint64(nil, seed*0x9e3779b97f4a7c15)
+		f.Add(append(b, b...))
+	}
+	w := newWorld(f)
+	var count atomic.Uint64
+	f.Fuzz(func(t *testing.T, choices []byte) {
+		b := generateBatch(&fuzzed{b: choices}, fmt.Sprintf("F%d", count.Add(1)))
+		if err := w.runBatch(b); err != nil {
+			t.Fatalf("%v\n\t%v", err, b)
+		}
+	})
 }
