@@ -82,17 +82,22 @@ func call[T any](ctx context.Context, c *Client, op string, send func(context.Co
 	ex := exchangeFrom(ctx)
 	var last error
 	for attempt := 1; ; attempt++ {
+		// The turn comes first, so that the request then has its whole
+		// attempt; waiting for it is bounded by the caller's deadline less what
+		// one attempt and the reserve need, not by one attempt's timeout.
+		if c.pacer != nil {
+			tctx, cancel := p.turnContext(ctx)
+			err := c.pacer.Wait(tctx)
+			cancel()
+			if err != nil {
+				return nil, giveUp(ctx, fault.Timeout(err, "no turn to call WeChat Pay before the deadline: requests are paced to its rate limit"))
+			}
+		}
 		until, ok := p.attemptDeadline(ctx)
 		if !ok {
 			return nil, giveUp(ctx, last)
 		}
 		actx, cancel := context.WithDeadline(ctx, until)
-		if c.pacer != nil {
-			if err := c.pacer.Wait(actx); err != nil {
-				cancel()
-				return nil, giveUp(ctx, fault.Timeout(err, "no turn to call WeChat Pay before the deadline: requests are paced to its rate limit"))
-			}
-		}
 		start := time.Now()
 		res, err := send(actx)
 		status, reqID := 0, ""
@@ -157,6 +162,16 @@ func (p RetryPolicy) attemptDeadline(ctx context.Context) (time.Time, bool) {
 		}
 	}
 	return until, ctx.Err() == nil
+}
+
+// turnContext bounds the wait for a paced turn: by ctx's deadline less the
+// reserve and the shortest attempt worth sending.
+func (p RetryPolicy) turnContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return ctx, func() {}
+	}
+	return context.WithDeadline(ctx, dl.Add(-p.Reserve-p.MinAttempt))
 }
 
 func (p RetryPolicy) backoff(attempt int, rateLimited bool) time.Duration {

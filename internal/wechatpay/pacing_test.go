@@ -111,3 +111,46 @@ func TestRateLimitedAnswersSlowThePaceAndReturnQueuedRecords(t *testing.T) {
 		t.Errorf("API close after a 429: %v, %v after %d attempts", r, err, tr.Attempts)
 	}
 }
+
+// Waiting for a turn is bounded by the invocation's deadline, not by one
+// attempt's timeout, and the request sent after the wait has its whole
+// attempt: at a slow pace, requests queued behind each other for longer than
+// an attempt may take still go out — each when its turn comes.
+func TestATurnLongerThanAnAttemptStillComes(t *testing.T) {
+	sim := simulator.New(testKeys(t))
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	secret := testKeys(t).Secret(false)
+	k, err := secret.Keys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy := fastRetry
+	policy.AttemptTimeout = 300 * time.Millisecond
+	policy.MaxAttempts = 1
+	pacer := pace.NewPacer(5) // a turn every 200 ms
+	c, err := wechatpay.New(k, wechatpay.WithBaseURL(srv.URL), wechatpay.WithRetryPolicy(policy), wechatpay.WithPacer(pacer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 6 // the last turn comes ~1 s out: three attempts' worth
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		no := fmt.Sprintf("TURN%d", i)
+		if err := sim.Seed(simulator.SeedRecharge{SubMchid: sub, OutRechargeNo: no}); err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_, errs[i] = c.Close(ctx, sub, no)
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("close %d: %v", i, err)
+		}
+	}
+}
