@@ -206,9 +206,6 @@ func (s *Service) closeWithFreshKeys(ctx context.Context, subMchid, outRechargeN
 // exchange is one close at WeChat Pay, counted into ex.
 func (s *Service) exchange(ctx context.Context, keys *merchant.Keys, subMchid, outRechargeNo string, ex *recharge.Exchange) (*recharge.Recharge, error) {
 	r, got, err := s.wechatPay.Close(ctx, keys, subMchid, outRechargeNo)
-	ex.Attempts += got.Attempts
-	if got.RequestID != "" {
-		ex.RequestID = got.RequestID
-	}
+	ex.Add(got)
 	return r, err
 }

@@ -1,6 +1,7 @@
 package handler_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -62,7 +63,8 @@ func TestBatchOfEveryKind(t *testing.T) {
 	w.sim.Inject(simulator.Fault{Kind: simulator.FaultStatus, OutRechargeNo: "B5", Status: 503, Code: "SERVICE_UNAVAILABLE", Times: 100})
 	w.sim.Inject(simulator.Fault{Kind: simulator.FaultStatus, OutRechargeNo: "B6", Status: 429, Code: "RATELIMIT_EXCEEDED", Times: 100})
 	req := &requeued{handles: map[string]time.Duration{}}
-	h := handler.New(w.closer, slog.New(slog.DiscardHandler), nil, handler.WithRequeuer(req))
+	var logs bytes.Buffer
+	h := handler.New(w.closer, slog.New(slog.NewJSONHandler(&logs, nil)), nil, handler.WithRequeuer(req))
 	body := func(no string) string { return fmt.Sprintf(`{"sub_mchid":%q,"out_recharge_no":%q}`, modelSub, no) }
 	batch := sqsEvent(map[string]string{
 		"m1": body("B1"),                                                                                                   // closed now
@@ -116,6 +118,20 @@ func TestBatchOfEveryKind(t *testing.T) {
 	// The rate-limited record was not retried inside the invocation.
 	if n := w.sim.Calls("close"); n > 6+4 {
 		t.Errorf("%d closes reached WeChat Pay for 6 valid records; the 503 one may retry 4 times, the 429 one once", n)
+	}
+	// Its summary line says so; no other line counts a rate-limited answer.
+	limited := map[string]float64{}
+	for line := range bytes.Lines(logs.Bytes()) {
+		var l struct {
+			No          string  `json:"out_recharge_no"`
+			RateLimited float64 `json:"rate_limited"`
+		}
+		if json.Unmarshal(line, &l) == nil && l.RateLimited > 0 {
+			limited[l.No] = l.RateLimited
+		}
+	}
+	if fmt.Sprint(limited) != "map[B6:1]" {
+		t.Errorf("rate_limited in the summary lines: %v, want B6 once", limited)
 	}
 }
 

@@ -120,7 +120,7 @@ func (h *Handler) report(ctx context.Context, req trigger.Request, res closer.Re
 	h.logSummary(ctx, req, outcome, res, err, elapsed, extra...)
 	if h.metrics != nil {
 		if merr := h.metrics.Record(metrics.Invocation{Outcome: outcome, Trigger: string(req.Kind), AWSRequestID: requestID,
-			Latency: elapsed, Attempts: res.Exchange.Attempts}); merr != nil {
+			Latency: elapsed, Attempts: res.Exchange.Attempts, RateLimited: res.Exchange.RateLimited, PaceWait: res.Exchange.PaceWait}); merr != nil {
 			h.logger.WarnContext(ctx, "metrics not written", "error", merr.Error())
 		}
 	}
@@ -306,6 +306,12 @@ func (h *Handler) logSummary(ctx context.Context, req trigger.Request, outcome s
 	}
 	if res.Exchange.RequestID != "" {
 		attrs = append(attrs, slog.String("wechatpay_request_id", res.Exchange.RequestID))
+	}
+	if res.Exchange.RateLimited > 0 {
+		attrs = append(attrs, slog.Int("rate_limited", res.Exchange.RateLimited))
+	}
+	if res.Exchange.PaceWait >= time.Millisecond {
+		attrs = append(attrs, slog.Float64("pace_wait_ms", float64(res.Exchange.PaceWait.Microseconds())/1e3))
 	}
 	level := slog.LevelInfo
 	if err != nil {

@@ -20,6 +20,8 @@ type Invocation struct {
 	AWSRequestID string
 	Latency      time.Duration
 	Attempts     int
+	RateLimited  int           // WeChat Pay answers saying the merchant's rate limit was exceeded
+	PaceWait     time.Duration // waited for paced turns to call WeChat Pay
 }
 
 // SecretCounts reports, for this instance so far, how many times the merchant
@@ -72,6 +74,8 @@ type document struct {
 	ColdStart    int     `json:"ColdStart"`
 	SecretReads  int     `json:"SecretReads"`
 	StaleKeys    int     `json:"StaleKeys"`
+	RateLimited  int     `json:"RateLimited"`
+	PaceWait     float64 `json:"PaceWait"`
 	Trigger      string  `json:"trigger"`
 	AWSRequestID string  `json:"aws_request_id"`
 }
@@ -83,6 +87,8 @@ var definitions = []metricDef{
 	{"ColdStart", "Count"},
 	{"SecretReads", "Count"},
 	{"StaleKeys", "Count"},
+	{"RateLimited", "Count"},
+	{"PaceWait", "Milliseconds"},
 }
 
 // Record writes the document for one invocation. Every metric carries the
@@ -103,6 +109,7 @@ func (e *EMF) Record(inv Invocation) error {
 	d.AWS.CloudWatchMetrics[0] = directive{Namespace: e.namespace, Dimensions: [][]string{{"Outcome"}}, Metrics: definitions}
 	d.Outcome, d.Invocations, d.Attempts, d.SecretReads, d.StaleKeys = inv.Outcome, 1, inv.Attempts, reads, stale
 	d.CloseLatency = float64(inv.Latency.Microseconds()) / 1e3
+	d.RateLimited, d.PaceWait = inv.RateLimited, float64(inv.PaceWait.Microseconds())/1e3
 	d.ColdStart = boolToInt(cold)
 	d.Trigger, d.AWSRequestID = inv.Trigger, inv.AWSRequestID
 	b, err := json.Marshal(&d)

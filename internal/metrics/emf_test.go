@@ -13,7 +13,8 @@ func TestEMFDocuments(t *testing.T) {
 	secret := &counts{reads: 1}
 	e := NewEMF(&out, "TestNamespace", secret)
 	must(t, e.Record(Invocation{Outcome: "closed", Trigger: "direct", AWSRequestID: "r1", Latency: 12500 * time.Microsecond, Attempts: 1}))
-	must(t, e.Record(Invocation{Outcome: "transient", Trigger: "http-api", AWSRequestID: "r2", Latency: time.Second, Attempts: 4}))
+	must(t, e.Record(Invocation{Outcome: "transient", Trigger: "http-api", AWSRequestID: "r2", Latency: time.Second, Attempts: 4,
+		RateLimited: 3, PaceWait: 1500 * time.Microsecond}))
 	secret.reads, secret.stale = 2, 3
 	must(t, e.Record(Invocation{Outcome: "closed", Trigger: "eventbridge", AWSRequestID: "r3", Attempts: 2}))
 
@@ -30,13 +31,13 @@ func TestEMFDocuments(t *testing.T) {
 		t.Fatalf("%d documents", len(docs))
 	}
 	want := []struct {
-		outcome                             string
-		cold, reads, stale, attempts, latMs float64
-	}{{"closed", 1, 1, 0, 1, 12.5}, {"transient", 0, 0, 0, 4, 1000}, {"closed", 0, 1, 3, 2, 0}}
+		outcome                                            string
+		cold, reads, stale, attempts, latMs, limited, wait float64
+	}{{"closed", 1, 1, 0, 1, 12.5, 0, 0}, {"transient", 0, 0, 0, 4, 1000, 3, 1.5}, {"closed", 0, 1, 3, 2, 0, 0, 0}}
 	for i, d := range docs {
 		w := want[i]
 		if d["Outcome"] != w.outcome || d["ColdStart"] != w.cold || d["SecretReads"] != w.reads || d["StaleKeys"] != w.stale || d["Attempts"] != w.attempts ||
-			d["CloseLatency"] != w.latMs || d["Invocations"] != 1.0 {
+			d["CloseLatency"] != w.latMs || d["Invocations"] != 1.0 || d["RateLimited"] != w.limited || d["PaceWait"] != w.wait {
 			t.Errorf("document %d = %v", i, d)
 		}
 		aws := d["_aws"].(map[string]any)

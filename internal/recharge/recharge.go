@@ -16,10 +16,24 @@ import (
 
 // Exchange is what it took to hear WeChat Pay's answer about a recharge, for
 // the invocation's log line and metrics: requests sent (closes and queries
-// alike), and WeChat Pay's Request-ID of the last answer.
+// alike), WeChat Pay's Request-ID of the last answer, how many answers said
+// the merchant's rate limit was exceeded, and how long requests waited for
+// their paced turn.
 type Exchange struct {
-	Attempts  int
-	RequestID string
+	Attempts    int
+	RequestID   string
+	RateLimited int
+	PaceWait    time.Duration
+}
+
+// Add counts another exchange about the same recharge into x.
+func (x *Exchange) Add(o Exchange) {
+	x.Attempts += o.Attempts
+	x.RateLimited += o.RateLimited
+	x.PaceWait += o.PaceWait
+	if o.RequestID != "" {
+		x.RequestID = o.RequestID
+	}
 }
 
 // Recharge states. WeChat Pay treats its enums as open sets: other values may appear.

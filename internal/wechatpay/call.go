@@ -87,8 +87,12 @@ func call[T any](ctx context.Context, c *Client, op string, send func(context.Co
 		// one attempt and the reserve need, not by one attempt's timeout.
 		if c.pacer != nil {
 			tctx, cancel := p.turnContext(ctx)
+			waited := time.Now()
 			err := c.pacer.Wait(tctx)
 			cancel()
+			if ex != nil {
+				ex.PaceWait += time.Since(waited)
+			}
 			if err != nil {
 				return nil, giveUp(ctx, fault.Timeout(err, "no turn to call WeChat Pay before the deadline: requests are paced to its rate limit"))
 			}
@@ -122,6 +126,9 @@ func call[T any](ctx context.Context, c *Client, op string, send func(context.Co
 		}
 		last = err
 		rateLimited := fe.Code == CodeRateLimited || fe.Code == CodeFrequencyLimited || fe.Status == http.StatusTooManyRequests
+		if rateLimited && ex != nil {
+			ex.RateLimited++
+		}
 		if rateLimited && c.pacer != nil {
 			c.pacer.Throttled()
 		}

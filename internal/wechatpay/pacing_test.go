@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -99,16 +100,16 @@ func TestRateLimitedAnswersSlowThePaceAndReturnQueuedRecords(t *testing.T) {
 	}
 	e.sim.Inject(simulator.Fault{Kind: simulator.FaultStatus, Op: "close", Status: 429, Code: "RATELIMIT_EXCEEDED"})
 	_, tr, err := closeTraced(pace.Deferrable(context.Background()), c, "R1")
-	if fault.KindOf(err) != fault.Transient || tr.Attempts != 1 {
-		t.Fatalf("queued close: %v after %d attempts, want one transient attempt", err, tr.Attempts)
+	if fault.KindOf(err) != fault.Transient || tr.Attempts != 1 || tr.RateLimited != 1 {
+		t.Fatalf("queued close: %v after %d attempts (%d rate-limited), want one transient, rate-limited attempt", err, tr.Attempts, tr.RateLimited)
 	}
 	if pacer.Rate() != 50 || pacer.Cuts() != 1 {
 		t.Errorf("pace after a 429: %v/s (%d cuts), want 50/s", pacer.Rate(), pacer.Cuts())
 	}
 	// Not deferrable (an API call): retried within the invocation.
 	e.sim.Inject(simulator.Fault{Kind: simulator.FaultStatus, Op: "close", Status: 429, Code: "RATELIMIT_EXCEEDED"})
-	if r, tr, err := closeTraced(context.Background(), c, "R2"); err != nil || r.RechargeState != recharge.StateClosed || tr.Attempts != 2 {
-		t.Errorf("API close after a 429: %v, %v after %d attempts", r, err, tr.Attempts)
+	if r, tr, err := closeTraced(context.Background(), c, "R2"); err != nil || r.RechargeState != recharge.StateClosed || tr.Attempts != 2 || tr.RateLimited != 1 {
+		t.Errorf("API close after a 429: %v, %v after %d attempts (%d rate-limited)", r, err, tr.Attempts, tr.RateLimited)
 	}
 }
 
@@ -136,6 +137,7 @@ func TestATurnLongerThanAnAttemptStillComes(t *testing.T) {
 	const n = 6 // the last turn comes ~1 s out: three attempts' worth
 	var wg sync.WaitGroup
 	errs := make([]error, n)
+	waits := make([]time.Duration, n)
 	for i := range n {
 		no := fmt.Sprintf("TURN%d", i)
 		if err := sim.Seed(simulator.SeedRecharge{SubMchid: sub, OutRechargeNo: no}); err != nil {
@@ -144,7 +146,9 @@ func TestATurnLongerThanAnAttemptStillComes(t *testing.T) {
 		wg.Go(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			_, errs[i] = c.Close(ctx, sub, no)
+			var tr *recharge.Exchange
+			_, tr, errs[i] = closeTraced(ctx, c, no)
+			waits[i] = tr.PaceWait
 		})
 	}
 	wg.Wait()
@@ -152,5 +156,9 @@ func TestATurnLongerThanAnAttemptStillComes(t *testing.T) {
 		if err != nil {
 			t.Errorf("close %d: %v", i, err)
 		}
+	}
+	// The exchange reports the wait: the last turn came ~1 s out.
+	if longest := slices.Max(waits); longest < 800*time.Millisecond || longest > 2*time.Second {
+		t.Errorf("waits for a turn %v: want the longest about 1 s", waits)
 	}
 }
