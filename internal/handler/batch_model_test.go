@@ -33,11 +33,12 @@ import (
 //     early (the redrive policy takes them to the dead-letter queue);
 //   - a listed valid record was brought back within 2–8 s; an unlisted one
 //     was not;
-//   - every unlisted record has exactly one event, which says what WeChat
-//     Pay's record says (the same rules as the single-close model: closed ⇒
-//     CLOSED with the record's fields, not closable ⇒ SUCCESS, refused ⇒ still
-//     RECHARGING or absent, with a code WeChat Pay sent for that recharge —
-//     or, for a recharge two records name, open before the batch);
+//   - records naming the same recharge share one answer: all listed, or none;
+//   - a recharge with unlisted records has exactly one event, which says what
+//     WeChat Pay's record says (the same rules as the single-close model:
+//     closed ⇒ CLOSED with the record's fields, not closable ⇒ SUCCESS,
+//     refused ⇒ still RECHARGING or absent, with a code WeChat Pay sent for
+//     that recharge);
 //   - nothing is published about a recharge outside the batch.
 //
 // So no record is lost: each is either published or kept in the queue.
@@ -188,8 +189,13 @@ func (w *world) runBatch(b batch) error {
 		byNo[about.No] = append(byNo[about.No], ev)
 	}
 	unlisted := map[string]int{} // recharge → records not listed
+	keptAs := map[string]bool{}  // recharge → whether its first record was listed
 	for _, r := range b.records {
 		kept := listed[r.id]
+		if k, seen := keptAs[r.no]; seen && k != kept && !r.invalid {
+			return fmt.Errorf("records of %s answered differently: one listed, one not", r.no)
+		}
+		keptAs[r.no] = kept
 		delete(listed, r.id)
 		after, back := rq.handles["h-"+r.id]
 		switch {
@@ -221,23 +227,17 @@ func (w *world) runBatch(b batch) error {
 		if _, ours := b.seeds[no]; !ours {
 			return fmt.Errorf("published about %q, which the batch does not name", no)
 		}
-		if len(evs) != unlisted[no] {
-			return fmt.Errorf("%s: %d records settled, %d events published", no, unlisted[no], len(evs))
-		}
-		named := 0
-		for _, r := range b.records {
-			if r.no == no {
-				named++
-			}
+		if len(evs) != 1 || unlisted[no] == 0 {
+			return fmt.Errorf("%s: %d records settled, %d events published; want one event for them", no, unlisted[no], len(evs))
 		}
 		for _, ev := range evs {
-			if err := w.checkEvent(no, ev, named > 1 && b.seeds[no] != recharge.StateClosed && b.seeds[no] != recharge.StateSuccess); err != nil {
+			if err := w.checkEvent(no, ev); err != nil {
 				return fmt.Errorf("%s: %v", no, err)
 			}
 		}
 	}
 	for no, k := range unlisted {
-		if len(byNo[no]) != k {
+		if len(byNo[no]) != 1 {
 			return fmt.Errorf("%s: %d records settled and removed from the queue, %d events published", no, k, len(byNo[no]))
 		}
 	}
@@ -245,11 +245,7 @@ func (w *world) runBatch(b batch) error {
 }
 
 // checkEvent holds one published event against WeChat Pay's record of no.
-// When another record of the batch asked about the same recharge at the same
-// time, the money may have arrived, or the other close succeeded, after a
-// refusal was settled: then a refusal needs the recharge to have been open
-// before the batch (wasOpen) rather than now.
-func (w *world) checkEvent(no string, ev published, wasOpen bool) error {
+func (w *world) checkEvent(no string, ev published) error {
 	record, exists := w.sim.Recharge(modelSub, no)
 	switch ev.detailType {
 	case outcome.Closed, outcome.Rejected:
@@ -266,7 +262,7 @@ func (w *world) checkEvent(no string, ev published, wasOpen bool) error {
 		if err := json.Unmarshal(ev.detail, &f); err != nil {
 			return err
 		}
-		if exists && record.RechargeState != recharge.StateRecharging && !wasOpen {
+		if exists && record.RechargeState != recharge.StateRecharging {
 			return fmt.Errorf("refused (%s), but the record is %s", f.Error.Code, record.RechargeState)
 		}
 		if !w.recorder.sent(no + " " + f.Error.Code) {

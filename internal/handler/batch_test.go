@@ -166,3 +166,63 @@ func TestBatchRecordsRunSideBySide(t *testing.T) {
 		t.Errorf("at most %d requests at WeChat Pay at once, want the parallelism 4", peak)
 	}
 }
+
+// Records of one batch naming the same recharge — a schedule and a rule for
+// one expiry, a redelivery — share one close and one outcome: one request
+// reaches WeChat Pay, one event is published, and they stay or go together.
+func TestBatchClosesARechargeOnceForAllItsRecords(t *testing.T) {
+	for _, publishFails := range []bool{false, true} {
+		t.Run(fmt.Sprintf("publish fails %v", publishFails), func(t *testing.T) {
+			w := newWorld(t)
+			if err := w.sim.Seed(simulator.SeedRecharge{SubMchid: modelSub, OutRechargeNo: "D1", State: recharge.StateRecharging}); err != nil {
+				t.Fatal(err)
+			}
+			w.publisher.fail = publishFails
+			req := &requeued{handles: map[string]time.Duration{}}
+			var logs bytes.Buffer
+			h := handler.New(w.closer, slog.New(slog.NewJSONHandler(&logs, nil)), nil, handler.WithRequeuer(req))
+			d1 := fmt.Sprintf(`{"sub_mchid":%q,"out_recharge_no":"D1"}`, modelSub)
+			answer, err := h.Invoke(context.Background(), sqsEvent(map[string]string{
+				"m1": d1,
+				"m2": `{"version":"0","detail-type":"Recharge Expired","source":"platform.recharges","detail":` + d1 + `}`,
+				"m3": d1,
+			}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var resp events.SQSEventResponse
+			if err := json.Unmarshal(answer, &resp); err != nil {
+				t.Fatal(err)
+			}
+			if n := w.sim.Calls("close") + w.sim.Calls("query"); n != 1 {
+				t.Errorf("%d requests reached WeChat Pay for one recharge", n)
+			}
+			events := w.publisher.take()
+			if publishFails {
+				if len(resp.BatchItemFailures) != 3 || len(req.handles) != 3 || len(events) != 0 {
+					t.Errorf("publish failed: listed %v, brought back %v, published %d; want all three kept and back soon", resp.BatchItemFailures, req.handles, len(events))
+				}
+				return
+			}
+			if len(resp.BatchItemFailures) != 0 || len(events) != 1 || events[0].detailType != outcome.Closed {
+				t.Errorf("listed %v, published %v; want none listed, one Recharge Closed", resp.BatchItemFailures, events)
+			}
+			// Each record has its line; the requests are counted once, on the first.
+			lines := map[string]string{}
+			for line := range bytes.Lines(logs.Bytes()) {
+				var l struct {
+					ID       string `json:"message_id"`
+					With     string `json:"answered_with"`
+					Attempts int    `json:"attempts"`
+					Outcome  string `json:"outcome"`
+				}
+				if json.Unmarshal(line, &l) == nil && l.ID != "" {
+					lines[l.ID] = fmt.Sprintf("%s %d %s", l.Outcome, l.Attempts, l.With)
+				}
+			}
+			if want := "map[m1:closed 1  m2:closed 0 m1 m3:closed 0 m1]"; fmt.Sprint(lines) != want {
+				t.Errorf("summary lines %v, want %s", lines, want)
+			}
+		})
+	}
+}

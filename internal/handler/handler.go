@@ -21,6 +21,7 @@ import (
 	"close-recharge/internal/fault"
 	"close-recharge/internal/metrics"
 	"close-recharge/internal/pace"
+	"close-recharge/internal/recharge"
 	"close-recharge/internal/trigger"
 )
 
@@ -141,6 +142,7 @@ type item struct {
 	res     closer.Result
 	err     error
 	elapsed time.Duration
+	same    *item // an earlier record of the batch naming the same recharge, whose answer this one shares
 }
 
 // batch closes the records of an SQS batch side by side, publishes their
@@ -159,6 +161,11 @@ func (h *Handler) batch(ctx context.Context, records []trigger.Record) ([]byte, 
 	items := make([]item, len(records))
 	turn := make(chan struct{}, h.parallel)
 	var wg sync.WaitGroup
+	// Records naming the same recharge (a schedule and a rule for one expiry,
+	// a redelivery) share one close and one published outcome: a second
+	// request would spend WeChat Pay's rate on an answer already coming, and
+	// two requests at once could each see a different moment of the recharge.
+	first := map[[2]string]*item{}
 	for i, rec := range records {
 		it := &items[i]
 		it.rec = rec
@@ -166,6 +173,12 @@ func (h *Handler) batch(ctx context.Context, records []trigger.Record) ([]byte, 
 		if it.err != nil {
 			continue
 		}
+		key := [2]string{it.req.SubMchid, it.req.OutRechargeNo}
+		if f, ok := first[key]; ok {
+			it.same = f
+			continue
+		}
+		first[key] = it
 		turn <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-turn }()
@@ -179,13 +192,20 @@ func (h *Handler) batch(ctx context.Context, records []trigger.Record) ([]byte, 
 	var settled []*closer.Result
 	var at []int
 	for i := range items {
-		if items[i].err == nil {
+		if items[i].err == nil && items[i].same == nil {
 			settled, at = append(settled, &items[i].res), append(at, i)
 		}
 	}
 	for j, err := range h.closer.Publish(ctx, settled) {
 		if err != nil {
 			items[at[j]].err = err
+		}
+	}
+	for i := range items {
+		if f := items[i].same; f != nil {
+			// Its own line counts no requests: they are on the first record's.
+			items[i].res, items[i].err = f.res, f.err
+			items[i].res.Exchange = recharge.Exchange{}
 		}
 	}
 
@@ -209,7 +229,11 @@ func (h *Handler) batch(ctx context.Context, records []trigger.Record) ([]byte, 
 		}
 		req := it.req
 		req.Kind = trigger.SQS
-		h.report(ctx, req, it.res, it.err, it.elapsed, slog.String("message_id", it.rec.MessageID), slog.Bool("kept_in_queue", kept))
+		attrs := []slog.Attr{slog.String("message_id", it.rec.MessageID), slog.Bool("kept_in_queue", kept)}
+		if it.same != nil {
+			attrs = append(attrs, slog.String("answered_with", it.same.rec.MessageID))
+		}
+		h.report(ctx, req, it.res, it.err, it.elapsed, attrs...)
 	}
 	return json.Marshal(resp)
 }
