@@ -2,7 +2,6 @@ package handler_test
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -281,10 +280,7 @@ func (w *world) checkEvent(no string, ev published) error {
 
 // FuzzBatchModel explores batches beyond the seeded ones (make fuzz).
 func FuzzBatchModel(f *testing.F) {
-	for seed := range uint64(16) {
-		b := binary.LittleEndian.AppendUint64(nil, seed*0x9e3779b97f4a7c15)
-		f.Add(append(b, b...))
-	}
+	addSeeds(f)
 	w := newWorld(f)
 	var count atomic.Uint64
 	f.Fuzz(func(t *testing.T, choices []byte) {

@@ -542,10 +542,7 @@ func playSeeds(t *testing.T, n int, play func(w *world, seed uint64) (fmt.String
 
 // FuzzCloseModel explores answer sequences beyond the seeded ones (make fuzz).
 func FuzzCloseModel(f *testing.F) {
-	for seed := range uint64(16) {
-		b := binary.LittleEndian.AppendUint64(nil, seed*0x9e3779b97f4a7c15)
-		f.Add(append(b, b...))
-	}
+	addSeeds(f)
 	w := newWorld(f)
 	var count atomic.Uint64
 	f.Fuzz(func(t *testing.T, choices []byte) {
@@ -554,4 +551,12 @@ func FuzzCloseModel(f *testing.F) {
 			t.Fatalf("%v\n\t%v", err, s)
 		}
 	})
+}
+
+// addSeeds gives a model's fuzzer sixteen spread-out choice sequences to start from.
+func addSeeds(f *testing.F) {
+	for seed := range uint64(16) {
+		b := binary.LittleEndian.AppendUint64(nil, seed*0x9e3779b97f4a7c15)
+		f.Add(append(b, b...))
+	}
 }

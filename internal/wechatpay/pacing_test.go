@@ -24,23 +24,9 @@ func TestPacingKeepsUnderWeChatPaysRateLimit(t *testing.T) {
 	const rate, n, workers = 60.0, 120, 12
 	run := func(t *testing.T, pacer wechatpay.Pacer) (throttled int, failed int) {
 		sim := simulator.New(testKeys(t), simulator.WithRateLimit(rate, 6))
-		srv := httptest.NewServer(sim)
-		t.Cleanup(srv.Close)
-		secret := testKeys(t).Secret(false)
-		k, err := secret.Keys()
-		if err != nil {
-			t.Fatal(err)
-		}
 		policy := fastRetry
 		policy.MaxAttempts = 1 // what WeChat Pay answered, not what retries made of it
-		opts := []wechatpay.Option{wechatpay.WithBaseURL(srv.URL), wechatpay.WithRetryPolicy(policy)}
-		if pacer != nil {
-			opts = append(opts, wechatpay.WithPacer(pacer))
-		}
-		c, err := wechatpay.New(k, opts...)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := pacedClient(t, sim, policy, pacer)
 		for i := range n {
 			if err := sim.Seed(simulator.SeedRecharge{SubMchid: sub, OutRechargeNo: fmt.Sprintf("P%d", i)}); err != nil {
 				t.Fatal(err)
@@ -119,22 +105,11 @@ func TestRateLimitedAnswersSlowThePaceAndReturnQueuedRecords(t *testing.T) {
 // an attempt may take still go out — each when its turn comes.
 func TestATurnLongerThanAnAttemptStillComes(t *testing.T) {
 	sim := simulator.New(testKeys(t))
-	srv := httptest.NewServer(sim)
-	t.Cleanup(srv.Close)
-	secret := testKeys(t).Secret(false)
-	k, err := secret.Keys()
-	if err != nil {
-		t.Fatal(err)
-	}
 	policy := fastRetry
 	policy.AttemptTimeout = 300 * time.Millisecond
 	policy.MaxAttempts = 1
-	pacer := pace.NewPacer(5) // a turn every 200 ms
-	c, err := wechatpay.New(k, wechatpay.WithBaseURL(srv.URL), wechatpay.WithRetryPolicy(policy), wechatpay.WithPacer(pacer))
-	if err != nil {
-		t.Fatal(err)
-	}
-	const n = 6 // the last turn comes ~1 s out: three attempts' worth
+	c := pacedClient(t, sim, policy, pace.NewPacer(5)) // a turn every 200 ms
+	const n = 6                                        // the last turn comes ~1 s out: three attempts' worth
 	var wg sync.WaitGroup
 	errs := make([]error, n)
 	waits := make([]time.Duration, n)
@@ -161,4 +136,25 @@ func TestATurnLongerThanAnAttemptStillComes(t *testing.T) {
 	if longest := slices.Max(waits); longest < 800*time.Millisecond || longest > 2*time.Second {
 		t.Errorf("waits for a turn %v: want the longest about 1 s", waits)
 	}
+}
+
+// pacedClient is a client of sim under policy, paced by pacer unless it is nil.
+func pacedClient(t *testing.T, sim *simulator.Server, policy wechatpay.RetryPolicy, pacer wechatpay.Pacer) *wechatpay.Client {
+	t.Helper()
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	secret := testKeys(t).Secret(false)
+	k, err := secret.Keys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := []wechatpay.Option{wechatpay.WithBaseURL(srv.URL), wechatpay.WithRetryPolicy(policy)}
+	if pacer != nil {
+		opts = append(opts, wechatpay.WithPacer(pacer))
+	}
+	c, err := wechatpay.New(k, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
