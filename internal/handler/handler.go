@@ -128,11 +128,15 @@ func (h *Handler) report(ctx context.Context, req trigger.Request, res closer.Re
 }
 
 // Delays before a transient record comes back; rate-limited ones wait longer,
-// and a random part spreads a burst's returns.
+// and a random part spreads a burst's returns. An invalid record comes back
+// after a second too: every receive counts toward the queue's
+// maxReceiveCount, so it reaches the dead-letter queue (and its alarm) within
+// seconds rather than after that many whole visibility timeouts.
 const (
 	requeueAfter          = 2 * time.Second
 	requeueAfterRateLimit = 5 * time.Second
 	requeueSpread         = 3 * time.Second
+	requeueInvalid        = time.Second
 )
 
 // item is one record of a batch on its way through.
@@ -147,9 +151,10 @@ type item struct {
 
 // batch closes the records of an SQS batch side by side, publishes their
 // outcomes together, and answers which records the queue must keep: the
-// transient ones (brought back within seconds), the invalid ones (left to the
-// redrive policy, which hands them to the dead-letter queue), configuration
-// failures, and refusals nobody else would hear of (no bus).
+// transient ones (brought back within seconds), the invalid ones (brought back
+// after a second, so that the redrive policy hands them to the dead-letter
+// queue within seconds), configuration failures, and refusals nobody else
+// would hear of (no bus).
 func (h *Handler) batch(ctx context.Context, records []trigger.Record) ([]byte, error) {
 	ctx = pace.Deferrable(ctx) // a rate-limited record goes back to its queue, not into a backoff
 	if dl, ok := ctx.Deadline(); ok {
@@ -216,12 +221,7 @@ func (h *Handler) batch(ctx context.Context, records []trigger.Record) ([]byte, 
 		if kept {
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: it.rec.MessageID})
 		}
-		if fault.KindOf(it.err) == fault.Transient && h.requeuer != nil {
-			after := requeueAfter
-			if fault.As(it.err).Why() == fault.Unavailable {
-				after = requeueAfterRateLimit
-			}
-			after += rand.N(requeueSpread)
+		if after, soon := requeueDelay(it.err); soon && h.requeuer != nil {
 			if err := h.requeuer.RetrySoon(ctx, it.rec.QueueARN, it.rec.ReceiptHandle, after); err != nil {
 				h.logger.WarnContext(ctx, "record not brought back early; it returns after the queue's visibility timeout",
 					"message_id", it.rec.MessageID, "error", err.Error())
@@ -236,6 +236,23 @@ func (h *Handler) batch(ctx context.Context, records []trigger.Record) ([]byte, 
 		h.report(ctx, req, it.res, it.err, it.elapsed, attrs...)
 	}
 	return json.Marshal(resp)
+}
+
+// requeueDelay is how soon a kept record should be received again: soon for
+// transient and invalid ones; the others (configuration failures, refusals
+// nobody else hears of) wait out the visibility timeout.
+func requeueDelay(err error) (time.Duration, bool) {
+	switch fault.KindOf(err) {
+	case fault.Transient:
+		after := requeueAfter
+		if fault.As(err).Why() == fault.Unavailable {
+			after = requeueAfterRateLimit
+		}
+		return after + rand.N(requeueSpread), true
+	case fault.InvalidInput:
+		return requeueInvalid, true
+	}
+	return 0, false
 }
 
 func apiAnswer(req trigger.Request, res closer.Result, err error) ([]byte, error) {

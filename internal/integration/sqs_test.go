@@ -22,15 +22,23 @@ import (
 // The burst path's batch under the emulator, with its messages received from
 // moto's SQS: closed, already-closed, paid, refused, transient and invalid
 // records. The answer lists exactly the transient and invalid ones; the
-// settled ones are published; nothing invalid reaches WeChat Pay; and the
-// transient one is back on the queue within seconds, not after its 60 s.
+// settled ones are published; nothing invalid reaches WeChat Pay; the
+// transient and the invalid ones are back on the queue within seconds, not
+// after its 60 s; and the invalid ones go on, through the redrive policy, to
+// the dead-letter queue while the transient one closes on its next try.
 func TestSQSBatchUnderTheEmulator(t *testing.T) {
 	s := newStack(t)
 	ctx := context.Background()
 	q := sqs.NewFromConfig(s.aws)
 	name := awstest.UniqueName("expiry")
+	dlq, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name + "-dlq")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	redrive := fmt.Sprintf(`{"deadLetterTargetArn":"arn:aws:sqs:%s:%s:%s-dlq","maxReceiveCount":"2"}`, awstest.Region, awstest.AccountID, name)
 	created, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name),
-		Attributes: map[string]string{string(sqstypes.QueueAttributeNameVisibilityTimeout): strconv.Itoa(60)}})
+		Attributes: map[string]string{string(sqstypes.QueueAttributeNameVisibilityTimeout): strconv.Itoa(60),
+			string(sqstypes.QueueAttributeNameRedrivePolicy): redrive}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,6 +84,7 @@ func TestSQSBatchUnderTheEmulator(t *testing.T) {
 	if resp.ErrorType != "" || json.Unmarshal(resp.Body, &answer) != nil {
 		t.Fatalf("answer %s %s", resp.ErrorType, resp.Body)
 	}
+	deleteSettled(t, q, queueURL, batch, answer)
 	var kept []string
 	for _, f := range answer.BatchItemFailures {
 		kept = append(kept, label[f.ItemIdentifier])
@@ -113,19 +122,74 @@ func TestSQSBatchUnderTheEmulator(t *testing.T) {
 		t.Errorf("%d closes for 5 valid records, of which the 503 one may take 4", n)
 	}
 
-	// The transient record comes back within seconds; the invalid ones wait
-	// out the queue's visibility timeout on their way to the dead-letter queue.
+	// The transient and the invalid records come back within seconds.
+	again := receiveFor(t, q, queueURL, 15*time.Second, 3)
 	var back []string
-	for deadline := time.Now().Add(15 * time.Second); len(back) == 0 && time.Now().Before(deadline); {
-		out, err := q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: queueURL, MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
+	batch = events.SQSEvent{}
+	for _, m := range again {
+		back = append(back, byBody[aws.ToString(m.Body)])
+		batch.Records = append(batch.Records, events.SQSMessage{MessageId: aws.ToString(m.MessageId), ReceiptHandle: aws.ToString(m.ReceiptHandle),
+			Body: aws.ToString(m.Body), EventSource: "aws:sqs", EventSourceARN: arn, AWSRegion: awstest.Region})
+	}
+	sort.Strings(back)
+	if !slices.Equal(back, []string{"BAD1", "BAD2", "Q5"}) {
+		t.Fatalf("back on the queue within 15 s: %v, want Q5, BAD1 and BAD2", back)
+	}
+
+	// WeChat Pay has recovered: Q5 closes; the invalid ones, on their second
+	// receive of two, go to the dead-letter queue at the next receive.
+	s.sim.ClearFaults()
+	payload, _ = json.Marshal(batch)
+	resp = invoke(t, em, string(payload))
+	answer = events.SQSEventResponse{}
+	if resp.ErrorType != "" || json.Unmarshal(resp.Body, &answer) != nil || len(answer.BatchItemFailures) != 2 {
+		t.Fatalf("second answer %s %s, want the two invalid records kept", resp.ErrorType, resp.Body)
+	}
+	deleteSettled(t, q, queueURL, batch, answer)
+	if rc, _ := s.sim.Recharge(sub, "Q5"); rc.RechargeState != "CLOSED" {
+		t.Errorf("Q5 is %s after its second try", rc.RechargeState)
+	}
+	if left := receiveFor(t, q, queueURL, 4*time.Second, 1); len(left) != 0 {
+		t.Errorf("%d records still on the expiry queue", len(left))
+	}
+	var dead []string
+	for _, m := range receiveFor(t, q, dlq.QueueUrl, 5*time.Second, 2) {
+		dead = append(dead, byBody[aws.ToString(m.Body)])
+	}
+	sort.Strings(dead)
+	if !slices.Equal(dead, []string{"BAD1", "BAD2"}) {
+		t.Errorf("dead-letter queue holds %v, want BAD1 and BAD2", dead)
+	}
+}
+
+// receiveFor receives from the queue until want messages came or d passed.
+func receiveFor(t *testing.T, q *sqs.Client, url *string, d time.Duration, want int) []sqstypes.Message {
+	t.Helper()
+	var got []sqstypes.Message
+	for deadline := time.Now().Add(d); len(got) < want && time.Now().Before(deadline); {
+		out, err := q.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, m := range out.Messages {
-			back = append(back, byBody[aws.ToString(m.Body)])
-		}
+		got = append(got, out.Messages...)
 	}
-	if !slices.Equal(back, []string{"Q5"}) {
-		t.Errorf("back on the queue within 15 s: %v, want only Q5", back)
+	return got
+}
+
+// deleteSettled deletes the records the answer does not list, as the event
+// source mapping does.
+func deleteSettled(t *testing.T, q *sqs.Client, url *string, batch events.SQSEvent, answer events.SQSEventResponse) {
+	t.Helper()
+	kept := map[string]bool{}
+	for _, f := range answer.BatchItemFailures {
+		kept[f.ItemIdentifier] = true
+	}
+	for _, r := range batch.Records {
+		if kept[r.MessageId] {
+			continue
+		}
+		if _, err := q.DeleteMessage(context.Background(), &sqs.DeleteMessageInput{QueueUrl: url, ReceiptHandle: aws.String(r.ReceiptHandle)}); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
