@@ -391,6 +391,54 @@ var points = []point{
 		},
 	},
 	{
+		// The function's metrics carry the Outcome dimension; an alarm on one
+		// metric across outcomes sums each outcome's series with metric math.
+		name: "WeChat Pay's rate-limit answers raise an alarm, whatever the outcome they ended in",
+		check: func(doc *yaml.Node) error {
+			p := node(doc, "Resources", "RateLimitedAlarm", "Properties")
+			if p == nil {
+				return errors.New("no RateLimitedAlarm")
+			}
+			ids, summed := map[string]string{}, ""
+			for _, m := range node(p, "Metrics").Content {
+				id := value(node(m, "Id"))
+				if e := node(m, "Expression"); e != nil {
+					if value(node(m, "ReturnData")) != "true" {
+						return errors.New("the expression is not what the alarm watches")
+					}
+					summed = e.Value
+					continue
+				}
+				metric := node(m, "MetricStat", "Metric")
+				if value(node(m, "ReturnData")) != "false" || value(node(metric, "MetricName")) != "RateLimited" ||
+					!isIntrinsic(node(metric, "Namespace"), "!Ref", "MetricsNamespace") || value(node(metric, "Dimensions", "0", "Name")) != "Outcome" ||
+					value(node(m, "MetricStat", "Stat")) != "Sum" {
+					return fmt.Errorf("%s is not the function's RateLimited sum for one outcome", id)
+				}
+				ids[id] = value(node(metric, "Dimensions", "0", "Value"))
+			}
+			// Every outcome that follows a request to WeChat Pay (invalid input sends none).
+			var outcomes []string
+			for id, o := range ids {
+				if !strings.Contains(summed, id) {
+					return fmt.Errorf("%s is not in %s", id, summed)
+				}
+				outcomes = append(outcomes, o)
+			}
+			slices.Sort(outcomes)
+			if want := []string{"closed", "configuration_error", "not_closable", "refused", "transient"}; !slices.Equal(outcomes, want) {
+				return fmt.Errorf("the alarm sums RateLimited for %v, want %v", outcomes, want)
+			}
+			if !strings.HasPrefix(summed, "SUM(") {
+				return fmt.Errorf("expression %s", summed)
+			}
+			return nil
+		},
+		undo: func(doc *yaml.Node) {
+			remove(node(doc, "Resources", "RateLimitedAlarm", "Properties", "Metrics"), "4")
+		},
+	},
+	{
 		name: "alarms see what writes no metric: Lambda errors and throttles, the rule's failed deliveries",
 		check: func(doc *yaml.Node) error {
 			for _, m := range [][2]string{{"AWS/Lambda", "Errors"}, {"AWS/Lambda", "Throttles"}} {
