@@ -82,6 +82,16 @@ type Event struct {
 	Detail     json.RawMessage `json:"detail"`
 }
 
+// OutRechargeNo is the recharge the event's detail names (a recharge or a
+// failure result both carry it).
+func (e Event) OutRechargeNo() string {
+	var d struct {
+		No string `json:"out_recharge_no"`
+	}
+	_ = json.Unmarshal(e.Detail, &d)
+	return d.No
+}
+
 // sentinelSource marks the event Drain puts on the bus to know it has read
 // everything published before it.
 const sentinelSource = "awstest.sentinel"

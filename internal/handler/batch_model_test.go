@@ -182,11 +182,8 @@ func (w *world) runBatch(b batch) error {
 	}
 	byNo := map[string][]published{}
 	for _, ev := range w.publisher.take() {
-		var about struct {
-			No string `json:"out_recharge_no"`
-		}
-		_ = json.Unmarshal(ev.detail, &about)
-		byNo[about.No] = append(byNo[about.No], ev)
+		no := numberOf(ev.detail)
+		byNo[no] = append(byNo[no], ev)
 	}
 	unlisted := map[string]int{} // recharge → records not listed
 	keptAs := map[string]bool{}  // recharge → whether its first record was listed

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sort"
 	"sync"
@@ -26,10 +27,10 @@ type requeued struct {
 	handles map[string]time.Duration
 }
 
-func (r *requeued) RetrySoon(_ context.Context, _, receiptHandle string, after time.Duration) error {
+func (r *requeued) RetrySoon(_ context.Context, _ string, after map[string]time.Duration) map[string]error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.handles[receiptHandle] = after
+	maps.Copy(r.handles, after)
 	return nil
 }
 
@@ -98,11 +99,7 @@ func TestBatchOfEveryKind(t *testing.T) {
 	}
 	got := map[string]string{}
 	for _, e := range pub.take() {
-		var d struct {
-			OutRechargeNo string `json:"out_recharge_no"`
-		}
-		_ = json.Unmarshal(e.detail, &d)
-		got[d.OutRechargeNo] = e.detailType
+		got[numberOf(e.detail)] = e.detailType
 	}
 	want := map[string]string{"B1": outcome.Closed, "B2": outcome.Closed, "B3": outcome.Rejected, "B4": outcome.Failed}
 	if fmt.Sprint(got) != fmt.Sprint(want) {

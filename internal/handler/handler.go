@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"sync"
@@ -33,10 +34,12 @@ type Closer interface {
 	Publish(ctx context.Context, results []*closer.Result) []error
 }
 
-// Requeuer brings a queued record back soon rather than after the queue's
-// whole visibility timeout (the SQS adapter shortens its visibility).
+// Requeuer brings queued records back soon rather than after the queue's
+// whole visibility timeout (the SQS adapter shortens their visibility, ten
+// to a call): each record of queueARN, by receipt handle, after its delay.
+// It returns the records it could not bring back, with why.
 type Requeuer interface {
-	RetrySoon(ctx context.Context, queueARN, receiptHandle string, after time.Duration) error
+	RetrySoon(ctx context.Context, queueARN string, after map[string]time.Duration) map[string]error
 }
 
 // Metrics records one invocation's figures.
@@ -55,19 +58,15 @@ const BatchParallelism = 10
 
 // Handler implements lambda.Handler.
 type Handler struct {
-	closer    Closer
-	logger    *slog.Logger
-	metrics   Metrics
-	apiBudget time.Duration
-	requeuer  Requeuer
-	parallel  int
+	closer   Closer
+	logger   *slog.Logger
+	metrics  Metrics
+	requeuer Requeuer
+	parallel int
 }
 
 // Option configures a Handler.
 type Option func(*Handler)
-
-// WithAPIBudget replaces APIBudget.
-func WithAPIBudget(d time.Duration) Option { return func(h *Handler) { h.apiBudget = d } }
 
 // WithRequeuer brings transient SQS records back within seconds.
 func WithRequeuer(r Requeuer) Option { return func(h *Handler) { h.requeuer = r } }
@@ -77,7 +76,7 @@ func WithBatchParallelism(n int) Option { return func(h *Handler) { h.parallel =
 
 // New returns a Handler; m may be nil.
 func New(c Closer, logger *slog.Logger, m Metrics, opts ...Option) *Handler {
-	h := &Handler{closer: c, logger: logger, metrics: m, apiBudget: APIBudget, parallel: BatchParallelism}
+	h := &Handler{closer: c, logger: logger, metrics: m, parallel: BatchParallelism}
 	for _, o := range opts {
 		o(h)
 	}
@@ -96,7 +95,7 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 		cctx := ctx
 		if req.IsAPI() {
 			var cancel context.CancelFunc
-			cctx, cancel = context.WithDeadline(ctx, start.Add(h.apiBudget))
+			cctx, cancel = context.WithDeadline(ctx, start.Add(APIBudget))
 			defer cancel()
 		}
 		res, err = h.closer.Close(cctx, req.SubMchid, req.OutRechargeNo)
@@ -215,21 +214,34 @@ func (h *Handler) batch(ctx context.Context, records []trigger.Record) ([]byte, 
 	}
 
 	resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
+	kept := make([]bool, len(items))
+	back := map[string]map[string]time.Duration{} // queue ARN → receipt handle → delay
 	for i := range items {
 		it := &items[i]
-		kept := it.err != nil || it.res.Outcome == closer.Refused && !it.res.Published
-		if kept {
+		kept[i] = it.err != nil || it.res.Outcome == closer.Refused && !it.res.Published
+		if kept[i] {
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: it.rec.MessageID})
 		}
 		if after, soon := requeueDelay(it.err); soon && h.requeuer != nil {
-			if err := h.requeuer.RetrySoon(ctx, it.rec.QueueARN, it.rec.ReceiptHandle, after); err != nil {
-				h.logger.WarnContext(ctx, "record not brought back early; it returns after the queue's visibility timeout",
-					"message_id", it.rec.MessageID, "error", err.Error())
+			if back[it.rec.QueueARN] == nil {
+				back[it.rec.QueueARN] = map[string]time.Duration{}
 			}
+			back[it.rec.QueueARN][it.rec.ReceiptHandle] = after
+		}
+	}
+	notBack := map[string]error{}
+	for arn, after := range back {
+		maps.Copy(notBack, h.requeuer.RetrySoon(ctx, arn, after))
+	}
+	for i := range items {
+		it := &items[i]
+		if err := notBack[it.rec.ReceiptHandle]; err != nil {
+			h.logger.WarnContext(ctx, "record not brought back early; it returns after the queue's visibility timeout",
+				"message_id", it.rec.MessageID, "error", err.Error())
 		}
 		req := it.req
 		req.Kind = trigger.SQS
-		attrs := []slog.Attr{slog.String("message_id", it.rec.MessageID), slog.Bool("kept_in_queue", kept)}
+		attrs := []slog.Attr{slog.String("message_id", it.rec.MessageID), slog.Bool("kept_in_queue", kept[i])}
 		if it.same != nil {
 			attrs = append(attrs, slog.String("answered_with", it.same.rec.MessageID))
 		}

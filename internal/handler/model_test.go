@@ -217,6 +217,15 @@ type published struct {
 	detail     []byte
 }
 
+// numberOf is the out_recharge_no of a published detail: a recharge or a failure result.
+func numberOf(detail []byte) string {
+	var d struct {
+		No string `json:"out_recharge_no"`
+	}
+	_ = json.Unmarshal(detail, &d)
+	return d.No
+}
+
 type recordingPublisher struct {
 	mu      sync.Mutex
 	events  []published
@@ -238,10 +247,7 @@ func (p *recordingPublisher) Publish(_ context.Context, events []closer.Event) [
 			errs[i] = err
 			continue
 		}
-		var about struct {
-			No string `json:"out_recharge_no"`
-		}
-		if json.Unmarshal(b, &about) == nil && p.failNos[about.No] {
+		if p.failNos[numberOf(b)] {
 			errs[i] = fault.New(fault.Transient, "EventBridge did not take the entry")
 			continue
 		}

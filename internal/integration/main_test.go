@@ -411,14 +411,11 @@ func TestOutcomeTable(t *testing.T) {
 	}
 	gotEvents := map[string]string{}
 	for _, e := range events {
-		var d struct {
-			OutRechargeNo string `json:"out_recharge_no"`
+		no := e.OutRechargeNo()
+		if _, dup := gotEvents[no]; dup {
+			t.Errorf("published twice for %s", no)
 		}
-		_ = json.Unmarshal(e.Detail, &d)
-		if _, dup := gotEvents[d.OutRechargeNo]; dup {
-			t.Errorf("published twice for %s", d.OutRechargeNo)
-		}
-		gotEvents[d.OutRechargeNo] = e.DetailType
+		gotEvents[no] = e.DetailType
 	}
 	if fmt.Sprint(sorted(gotEvents)) != fmt.Sprint(sorted(wantEvents)) {
 		t.Errorf("published %v, want %v", sorted(gotEvents), sorted(wantEvents))

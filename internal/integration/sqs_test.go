@@ -100,11 +100,7 @@ func TestSQSBatchUnderTheEmulator(t *testing.T) {
 	}
 	got := map[string]string{}
 	for _, e := range published {
-		var d struct {
-			OutRechargeNo string `json:"out_recharge_no"`
-		}
-		_ = json.Unmarshal(e.Detail, &d)
-		got[d.OutRechargeNo] = e.DetailType
+		got[e.OutRechargeNo()] = e.DetailType
 	}
 	want := map[string]string{"Q1": "Recharge Closed", "Q2": "Recharge Closed", "Q3": "Recharge Close Rejected", "Q4": "Recharge Close Failed"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {

@@ -7,37 +7,61 @@ package queue
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 )
 
 // API is the one call Visibility makes.
 type API interface {
-	ChangeMessageVisibility(ctx context.Context, in *sqs.ChangeMessageVisibilityInput, opts ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error)
+	ChangeMessageVisibilityBatch(ctx context.Context, in *sqs.ChangeMessageVisibilityBatchInput, opts ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error)
 }
 
 // Visibility shortens records' visibility on the queue they came from.
 type Visibility struct{ API API }
 
-// RetrySoon makes the record visible again after the given time (whole
-// seconds, rounded up; at most SQS's 12 hours).
-func (v *Visibility) RetrySoon(ctx context.Context, queueARN, receiptHandle string, after time.Duration) error {
+// maxBatch is how many entries one ChangeMessageVisibilityBatch call takes.
+const maxBatch = 10
+
+// RetrySoon makes each record of the queue, by receipt handle, visible again
+// after its delay (whole seconds, rounded up; at most SQS's 12 hours), ten to
+// a call. It returns the records it could not bring back, with why.
+func (v *Visibility) RetrySoon(ctx context.Context, queueARN string, after map[string]time.Duration) map[string]error {
+	failed := map[string]error{}
 	u, err := URL(queueARN)
 	if err != nil {
-		return err
+		for h := range after {
+			failed[h] = err
+		}
+		return failed
 	}
-	secs := int32(min(math.Ceil(after.Seconds()), 12*3600))
-	_, err = v.API.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{
-		QueueUrl: aws.String(u), ReceiptHandle: aws.String(receiptHandle), VisibilityTimeout: max(secs, 0),
-	})
-	if err != nil {
-		return fmt.Errorf("change message visibility on %s: %w", queueARN, err)
+	for chunk := range slices.Chunk(slices.Sorted(maps.Keys(after)), maxBatch) {
+		entries := make([]sqstypes.ChangeMessageVisibilityBatchRequestEntry, len(chunk))
+		for i, h := range chunk {
+			secs := int32(min(math.Ceil(after[h].Seconds()), 12*3600))
+			entries[i] = sqstypes.ChangeMessageVisibilityBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(h), VisibilityTimeout: max(secs, 0)}
+		}
+		out, err := v.API.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(u), Entries: entries})
+		if err != nil {
+			for _, h := range chunk {
+				failed[h] = fmt.Errorf("change message visibility on %s: %w", queueARN, err)
+			}
+			continue
+		}
+		for _, f := range out.Failed {
+			if i, err := strconv.Atoi(aws.ToString(f.Id)); err == nil && i >= 0 && i < len(chunk) {
+				failed[chunk[i]] = fmt.Errorf("change message visibility on %s: %s: %s", queueARN, aws.ToString(f.Code), aws.ToString(f.Message))
+			}
+		}
 	}
-	return nil
+	return failed
 }
 
 // URL is the queue URL of a queue ARN (arn:PARTITION:sqs:REGION:ACCOUNT:NAME),

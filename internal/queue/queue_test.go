@@ -31,8 +31,10 @@ func TestURL(t *testing.T) {
 	}
 }
 
-// Against moto's SQS: a received message made visible again after 1 s is
-// received again after that, not after the queue's 60 s.
+// Against moto's SQS: received messages made visible again after 1 s are
+// received again after that, not after the queue's 60 s — twelve of them, so
+// over two calls of ten — and a receipt handle SQS does not know is named
+// among the failures without holding the others back.
 func TestRetrySoonShortensTheVisibility(t *testing.T) {
 	cfg := awstest.Config(awstest.MotoForTest(t))
 	api := sqs.NewFromConfig(cfg)
@@ -43,27 +45,39 @@ func TestRetrySoonShortensTheVisibility(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := api.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: q.QueueUrl, MessageBody: aws.String(`{"x":1}`)}); err != nil {
-		t.Fatal(err)
-	}
-	first, err := api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: q.QueueUrl})
-	if err != nil || len(first.Messages) != 1 {
-		t.Fatalf("receive: %v, %d messages", err, len(first.Messages))
-	}
-	arn := "arn:aws:sqs:" + awstest.Region + ":" + awstest.AccountID + ":" + name
-	v := &queue.Visibility{API: api}
-	if err := v.RetrySoon(ctx, arn, aws.ToString(first.Messages[0].ReceiptHandle), 900*time.Millisecond); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		again, err := api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: q.QueueUrl, WaitTimeSeconds: 1})
-		if err != nil {
+	const n = 12
+	for i := range n {
+		if _, err := api.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: q.QueueUrl, MessageBody: aws.String(strconv.Itoa(i))}); err != nil {
 			t.Fatal(err)
 		}
-		if len(again.Messages) == 1 {
-			return
-		}
 	}
-	t.Fatal("the message did not come back within 10 s of a 1 s visibility")
+	receive := func(within time.Duration) map[string]string { // body → receipt handle
+		got := map[string]string{}
+		for deadline := time.Now().Add(within); len(got) < n && time.Now().Before(deadline); {
+			out, err := api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: q.QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range out.Messages {
+				got[aws.ToString(m.Body)] = aws.ToString(m.ReceiptHandle)
+			}
+		}
+		return got
+	}
+	first := receive(5 * time.Second)
+	if len(first) != n {
+		t.Fatalf("received %d of %d messages", len(first), n)
+	}
+	after := map[string]time.Duration{"not-a-receipt-handle": time.Second}
+	for _, h := range first {
+		after[h] = 900 * time.Millisecond
+	}
+	arn := "arn:aws:sqs:" + awstest.Region + ":" + awstest.AccountID + ":" + name
+	failed := (&queue.Visibility{API: api}).RetrySoon(ctx, arn, after)
+	if len(failed) != 1 || failed["not-a-receipt-handle"] == nil {
+		t.Fatalf("failed %v, want only the unknown receipt handle", failed)
+	}
+	if again := receive(10 * time.Second); len(again) != n {
+		t.Fatalf("%d of %d messages came back within 10 s of a 1 s visibility", len(again), n)
+	}
 }
