@@ -3,6 +3,7 @@ package integration
 import (
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"strconv"
@@ -14,20 +15,44 @@ import (
 
 // The stack as a payments security engineer would ship it. moto evaluates no
 // IAM and CloudFormation runs nowhere here, so each point is read off the
-// template against the rule AWS documents, and each check is shown to fail
-// when its point is undone.
+// template against the rule AWS documents, values compared, and each check is
+// shown to fail when any one clause of its point is undone: a check that looks
+// at one clause, or at a key but not its value, lets the others rot unseen.
 type point struct {
 	name  string
 	check func(doc *yaml.Node) error
-	undo  func(doc *yaml.Node) // edits the template so that the point no longer holds
+	undos []undo
 }
+
+// undo edits the template so that one clause of a point no longer holds.
+type undo struct {
+	what string
+	edit func(doc *yaml.Node)
+}
+
+const (
+	// A payments audit trail is kept at least a year.
+	minLogRetentionDays = 365
+	// The rest of the expiry path gives up within an hour (the rule's and the
+	// schedules' retries stop at an event age of 3600 s): a recharge still open
+	// an hour past its deadline is late enough to wake someone.
+	maxQueueAgeSeconds = 3600
+)
+
+var (
+	schedulerStatements = []string{"Resources", "SchedulerInvokeRole", "Properties", "Policies", "0", "PolicyDocument", "Statement"}
+	functionStatements  = []string{"Resources", "CloseRechargeFunctionRole", "Properties", "Policies", "0", "PolicyDocument", "Statement"}
+	// The second branch of the !If that grants kms:Decrypt only with a customer managed key.
+	kmsStatement = append(slices.Clone(functionStatements), "5", "1")
+)
 
 var points = []point{
 	{
 		name: "the expiry queue's visibility timeout is six times the function timeout, whatever it is",
 		check: func(doc *yaml.Node) error {
 			v := node(doc, "Resources", "ExpiryQueue", "Properties", "VisibilityTimeout")
-			if v == nil || v.Tag != "!FindInMap" || value(node(v, "0")) != "QueueVisibility" || !isIntrinsic(node(v, "1"), "!Ref", "FunctionTimeout") {
+			if v == nil || v.Tag != "!FindInMap" || value(node(v, "0")) != "QueueVisibility" || !isIntrinsic(node(v, "1"), "!Ref", "FunctionTimeout") ||
+				value(node(v, "2")) != "Seconds" {
 				return errors.New("VisibilityTimeout is not looked up from FunctionTimeout")
 			}
 			for _, t := range node(doc, "Parameters", "FunctionTimeout", "AllowedValues").Content {
@@ -39,7 +64,12 @@ var points = []point{
 			}
 			return nil
 		},
-		undo: func(doc *yaml.Node) { node(doc, "Mappings", "QueueVisibility", "30", "Seconds").Value = "30" },
+		undos: []undo{
+			{"30 s timeout mapped to 30 s", func(doc *yaml.Node) { set(doc, "30", "Mappings", "QueueVisibility", "30", "Seconds") }},
+			{"900 s timeout mapped past SQS's 12 h", func(doc *yaml.Node) { set(doc, "50000", "Mappings", "QueueVisibility", "900", "Seconds") }},
+			{"a timeout with no mapping", func(doc *yaml.Node) { remove(doc, "Mappings", "QueueVisibility", "60") }},
+			{"a fixed visibility timeout", func(doc *yaml.Node) { set(doc, "180", "Resources", "ExpiryQueue", "Properties", "VisibilityTimeout") }},
+		},
 	},
 	{
 		name: "the expiry queue hands what fails maxReceiveCount times to a kept, encrypted, TLS-only dead-letter queue",
@@ -53,7 +83,19 @@ var points = []point{
 			}
 			return keptQueue(doc, "ExpiryDeadLetterQueue")
 		},
-		undo: func(doc *yaml.Node) { remove(node(doc, "Resources", "ExpiryQueue", "Properties"), "RedrivePolicy") },
+		undos: []undo{
+			{"no redrive", func(doc *yaml.Node) { remove(doc, "Resources", "ExpiryQueue", "Properties", "RedrivePolicy") }},
+			{"redrive to the on-failure queue", func(doc *yaml.Node) {
+				set(doc, "!GetAtt FailedClosesQueue.Arn", "Resources", "ExpiryQueue", "Properties", "RedrivePolicy", "deadLetterTargetArn")
+			}},
+			{"the dead-letter queue deleted with the stack", func(doc *yaml.Node) { set(doc, "Delete", "Resources", "ExpiryDeadLetterQueue", "DeletionPolicy") }},
+			{"the dead-letter queue unencrypted", func(doc *yaml.Node) {
+				set(doc, "false", "Resources", "ExpiryDeadLetterQueue", "Properties", "SqsManagedSseEnabled")
+			}},
+			{"the dead-letter queue's TLS deny narrowed to one action", func(doc *yaml.Node) {
+				set(tlsDenyOf(doc, "ExpiryDeadLetterQueue"), "sqs:ListQueueTags", "Action")
+			}},
+		},
 	},
 	{
 		name: "the function reads the queue in batches, bounded, with partial batch responses",
@@ -72,28 +114,51 @@ var points = []point{
 			}
 			return nil
 		},
-		undo: func(doc *yaml.Node) {
-			remove(node(doc, "Resources", "CloseRechargeFunction", "Properties", "Events", "ExpiryQueue", "Properties"), "FunctionResponseTypes")
+		undos: []undo{
+			{"no partial batch responses", func(doc *yaml.Node) {
+				remove(doc, "Resources", "CloseRechargeFunction", "Properties", "Events", "ExpiryQueue", "Properties", "FunctionResponseTypes")
+			}},
+			{"the event reads the on-failure queue", func(doc *yaml.Node) {
+				set(doc, "!GetAtt FailedClosesQueue.Arn", "Resources", "CloseRechargeFunction", "Properties", "Events", "ExpiryQueue", "Properties", "Queue")
+			}},
+			{"no maximum concurrency", func(doc *yaml.Node) {
+				remove(doc, "Resources", "CloseRechargeFunction", "Properties", "Events", "ExpiryQueue", "Properties", "ScalingConfig")
+			}},
+			{"a fixed batch size", func(doc *yaml.Node) {
+				set(doc, "10000", "Resources", "CloseRechargeFunction", "Properties", "Events", "ExpiryQueue", "Properties", "BatchSize")
+			}},
 		},
 	},
 	{
 		name: "the rule and the schedules put expiries on the queue; nothing else invokes the function for them",
 		check: func(doc *yaml.Node) error {
-			if !isIntrinsic(node(doc, "Resources", "RechargeExpiredRule", "Properties", "Targets", "0", "Arn"), "!GetAtt", "ExpiryQueue.Arn") {
-				return errors.New("the Recharge Expired rule does not target the expiry queue")
+			targets := node(doc, "Resources", "RechargeExpiredRule", "Properties", "Targets")
+			if targets == nil || len(targets.Content) != 1 || !isIntrinsic(node(targets, "0", "Arn"), "!GetAtt", "ExpiryQueue.Arn") {
+				return errors.New("the Recharge Expired rule does not target the expiry queue alone")
 			}
 			st := node(doc, "Resources", "ExpiryQueuePolicy", "Properties", "PolicyDocument", "Statement", "0")
-			if value(node(st, "Principal", "Service")) != "events.amazonaws.com" || !isIntrinsic(node(st, "Condition", "ArnEquals", "aws:SourceArn"), "!GetAtt", "RechargeExpiredRule.Arn") {
+			if value(node(st, "Effect")) != "Allow" || value(node(st, "Principal", "Service")) != "events.amazonaws.com" ||
+				!slices.Equal(actions(st), []string{"sqs:SendMessage"}) || !isIntrinsic(node(st, "Resource"), "!GetAtt", "ExpiryQueue.Arn") ||
+				!isIntrinsic(node(st, "Condition", "ArnEquals", "aws:SourceArn"), "!GetAtt", "RechargeExpiredRule.Arn") {
 				return errors.New("the queue does not let the rule, and only the rule, send to it")
 			}
-			role := node(doc, "Resources", "SchedulerInvokeRole")
-			if !grants(role, "sqs:SendMessage", "ExpiryQueue.Arn") {
-				return errors.New("the Scheduler role may not send to the expiry queue")
+			// Least privilege: the Scheduler role sends expiries to the queue, and undeliverable ones to
+			// its dead-letter queue, and can do nothing else.
+			role := node(doc, "Resources", "SchedulerInvokeRole", "Properties")
+			if node(role, "ManagedPolicyArns") != nil {
+				return errors.New("the Scheduler role has managed policies")
 			}
-			invokes := false
-			walk(role, func(m *yaml.Node) { invokes = invokes || value(node(m, "Action")) == "lambda:InvokeFunction" })
-			if invokes {
-				return errors.New("the Scheduler role still invokes the function directly")
+			got, err := allows(node(role, "Policies"))
+			if err != nil {
+				return err
+			}
+			if want := []string{"sqs:SendMessage on !GetAtt ExpiryQueue.Arn", "sqs:SendMessage on !GetAtt ScheduleDeadLetterQueue.Arn"}; !slices.Equal(got, want) {
+				return fmt.Errorf("the Scheduler role allows %q, want %q", got, want)
+			}
+			for name, r := range resources(doc) {
+				if value(node(r, "Type")) == "AWS::Lambda::Permission" {
+					return fmt.Errorf("%s lets another service invoke the function", name)
+				}
 			}
 			for i := 0; i+1 < len(node(doc, "Resources", "CloseRechargeFunction", "Properties", "Events").Content); i += 2 {
 				ev := node(doc, "Resources", "CloseRechargeFunction", "Properties", "Events").Content[i+1]
@@ -103,27 +168,82 @@ var points = []point{
 			}
 			return nil
 		},
-		undo: func(doc *yaml.Node) {
-			node(doc, "Resources", "RechargeExpiredRule", "Properties", "Targets", "0", "Arn").Value = "CloseRechargeFunction.Arn"
+		undos: []undo{
+			{"the rule targets the function", func(doc *yaml.Node) {
+				set(doc, "!GetAtt CloseRechargeFunction.Arn", "Resources", "RechargeExpiredRule", "Properties", "Targets", "0", "Arn")
+			}},
+			{"the queue lets any service principal send", func(doc *yaml.Node) {
+				set(doc, `"*"`, "Resources", "ExpiryQueuePolicy", "Properties", "PolicyDocument", "Statement", "0", "Principal")
+			}},
+			{"the queue lets the rule do anything", func(doc *yaml.Node) {
+				set(doc, "sqs:*", "Resources", "ExpiryQueuePolicy", "Properties", "PolicyDocument", "Statement", "0", "Action")
+			}},
+			{"lambda:InvokeFunction beside sqs:SendMessage", func(doc *yaml.Node) {
+				set(doc, "[sqs:SendMessage, lambda:InvokeFunction]", at(schedulerStatements, "0", "Action")...)
+			}},
+			{"a statement invoking the function", func(doc *yaml.Node) {
+				set(doc, "{Effect: Allow, Action: lambda:InvokeFunction, Resource: !GetAtt CloseRechargeFunction.Arn}", at(schedulerStatements, "2")...)
+			}},
+			{"sqs:* on the queue", func(doc *yaml.Node) { set(doc, "sqs:*", at(schedulerStatements, "0", "Action")...) }},
+			{"sqs:SendMessage on every queue", func(doc *yaml.Node) { set(doc, `"*"`, at(schedulerStatements, "0", "Resource")...) }},
+			{"a managed policy on the Scheduler role", func(doc *yaml.Node) {
+				set(doc, "[arn:aws:iam::aws:policy/service-role/AWSLambdaRole]", "Resources", "SchedulerInvokeRole", "Properties", "ManagedPolicyArns")
+			}},
+			{"a schedule event on the function", func(doc *yaml.Node) {
+				set(doc, "{Type: ScheduleV2, Properties: {ScheduleExpression: rate(1 minute)}}", "Resources", "CloseRechargeFunction", "Properties", "Events", "Sweep")
+			}},
+			{"a Lambda permission for EventBridge", func(doc *yaml.Node) {
+				set(doc, "{Type: AWS::Lambda::Permission, Properties: {Action: lambda:InvokeFunction, FunctionName: !Ref CloseRechargeFunction, Principal: events.amazonaws.com}}",
+					"Resources", "RulePermission")
+			}},
 		},
 	},
 	{
-		name: "the function may consume the queue and bring records back early",
+		name: "the function's role grants what it uses and nothing else: consuming the queue, bringing records back early",
 		check: func(doc *yaml.Node) error {
-			role := node(doc, "Resources", "CloseRechargeFunctionRole")
-			for _, a := range []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"} {
-				if !grants(role, a, "ExpiryQueue.Arn") {
-					return fmt.Errorf("the function's role lacks %s on the expiry queue", a)
-				}
+			role := node(doc, "Resources", "CloseRechargeFunctionRole", "Properties")
+			if node(role, "ManagedPolicyArns") != nil {
+				return errors.New("the function's role has managed policies")
+			}
+			got, err := allows(node(role, "Policies"))
+			if err != nil {
+				return err
+			}
+			want := []string{
+				"events:PutEvents on !If [CreateResultBus, !GetAtt ResultEventBus.Arn, !Sub arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${ResultEventBusName}]",
+				"kms:Decrypt on !Ref MerchantSecretKmsKeyArn",
+				"logs:CreateLogStream on !GetAtt CloseRechargeLogGroup.Arn",
+				"logs:PutLogEvents on !GetAtt CloseRechargeLogGroup.Arn",
+				"secretsmanager:GetSecretValue on !Ref MerchantSecretArn",
+				"sqs:ChangeMessageVisibility on !GetAtt ExpiryQueue.Arn",
+				"sqs:DeleteMessage on !GetAtt ExpiryQueue.Arn",
+				"sqs:GetQueueAttributes on !GetAtt ExpiryQueue.Arn",
+				"sqs:ReceiveMessage on !GetAtt ExpiryQueue.Arn",
+				"sqs:SendMessage on !GetAtt FailedClosesQueue.Arn",
+			}
+			if !slices.Equal(got, want) {
+				return fmt.Errorf("the function's role allows\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 			}
 			return nil
 		},
-		undo: func(doc *yaml.Node) {
-			walk(node(doc, "Resources", "CloseRechargeFunctionRole"), func(m *yaml.Node) {
-				if a := node(m, "Action"); a != nil && a.Kind == yaml.SequenceNode && slices.ContainsFunc(a.Content, func(c *yaml.Node) bool { return c.Value == "sqs:ChangeMessageVisibility" }) {
-					a.Content = a.Content[:len(a.Content)-1]
-				}
-			})
+		undos: []undo{
+			{"no sqs:ChangeMessageVisibility", func(doc *yaml.Node) {
+				set(doc, "[sqs:ReceiveMessage, sqs:DeleteMessage, sqs:GetQueueAttributes]", at(functionStatements, "4", "Action")...)
+			}},
+			{"sqs:* on the expiry queue", func(doc *yaml.Node) { set(doc, "sqs:*", at(functionStatements, "4", "Action")...) }},
+			{"sqs:PurgeQueue beside the four", func(doc *yaml.Node) {
+				set(doc, "[sqs:ReceiveMessage, sqs:DeleteMessage, sqs:GetQueueAttributes, sqs:ChangeMessageVisibility, sqs:PurgeQueue]",
+					at(functionStatements, "4", "Action")...)
+			}},
+			{"consuming every queue", func(doc *yaml.Node) { set(doc, `"*"`, at(functionStatements, "4", "Resource")...) }},
+			{"NotAction instead of Action", func(doc *yaml.Node) {
+				st := node(doc, at(functionStatements, "3")...)
+				remove(st, "Action")
+				set(st, "sqs:DeleteQueue", "NotAction")
+			}},
+			{"a managed policy on the role", func(doc *yaml.Node) {
+				set(doc, "[arn:aws:iam::aws:policy/AmazonSQSFullAccess]", "Resources", "CloseRechargeFunctionRole", "Properties", "ManagedPolicyArns")
+			}},
 		},
 	},
 	{
@@ -143,36 +263,74 @@ var points = []point{
 			}
 			return nil
 		},
-		undo: func(doc *yaml.Node) { node(doc, "Parameters", "ExpiryMaxConcurrency", "Default").Value = "10" },
+		undos: []undo{
+			{"the mapping's default at reserved concurrency", func(doc *yaml.Node) { set(doc, "10", "Parameters", "ExpiryMaxConcurrency", "Default") }},
+			{"instances counted by the mapping's concurrency", func(doc *yaml.Node) {
+				set(doc, "!Ref ExpiryMaxConcurrency", "Resources", "CloseRechargeFunction", "Properties", "Environment", "Variables", "WECHATPAY_MAX_INSTANCES")
+			}},
+			{"no reserved concurrency", func(doc *yaml.Node) {
+				remove(doc, "Resources", "CloseRechargeFunction", "Properties", "ReservedConcurrentExecutions")
+			}},
+		},
 	},
 	{
-		name: "alarms watch the expiry queue's oldest message and both dead-letter queues' depth",
+		name: "alarms watch the expiry queue's oldest message within the hour and anything in either dead-letter queue",
 		check: func(doc *yaml.Node) error {
-			watched := map[string]bool{}
-			for _, r := range resources(doc) {
-				p := node(r, "Properties")
-				if value(node(r, "Type")) == "AWS::CloudWatch::Alarm" && value(node(p, "Namespace")) == "AWS/SQS" {
-					watched[value(node(p, "MetricName"))+" "+value(node(p, "Dimensions", "0", "Value"))] = true
-				}
+			age := queueAlarm(doc, "ApproximateAgeOfOldestMessage", "ExpiryQueue")
+			if age == nil {
+				return errors.New("no alarm on the expiry queue's ApproximateAgeOfOldestMessage")
 			}
-			for _, want := range []string{"ApproximateAgeOfOldestMessage ExpiryQueue.QueueName", "ApproximateNumberOfMessagesVisible ExpiryDeadLetterQueue.QueueName",
-				"ApproximateNumberOfMessagesVisible ScheduleDeadLetterQueue.QueueName"} {
-				if !watched[want] {
-					return fmt.Errorf("no alarm on %s", want)
+			if err := threshold(doc, age, 1, maxQueueAgeSeconds); err != nil {
+				return fmt.Errorf("expiry queue age: %w", err)
+			}
+			for _, q := range []string{"ExpiryDeadLetterQueue", "ScheduleDeadLetterQueue"} {
+				a := queueAlarm(doc, "ApproximateNumberOfMessagesVisible", q)
+				if a == nil {
+					return fmt.Errorf("no alarm on %s's ApproximateNumberOfMessagesVisible", q)
+				}
+				if err := threshold(doc, a, 1, 1); err != nil {
+					return fmt.Errorf("%s depth: %w", q, err)
 				}
 			}
 			return nil
 		},
-		undo: func(doc *yaml.Node) { remove(node(doc, "Resources"), "ExpiryQueueAgeAlarm") },
+		undos: []undo{
+			{"no age alarm", func(doc *yaml.Node) { remove(doc, "Resources", "ExpiryQueueAgeAlarm") }},
+			{"an age threshold of 999999999 s", func(doc *yaml.Node) {
+				set(doc, "999999999", "Resources", "ExpiryQueueAgeAlarm", "Properties", "Threshold")
+			}},
+			{"an age threshold parameter without MaxValue", func(doc *yaml.Node) { remove(doc, "Parameters", "ExpiryQueueAgeThreshold", "MaxValue") }},
+			{"an age threshold defaulting to a day", func(doc *yaml.Node) { set(doc, "86400", "Parameters", "ExpiryQueueAgeThreshold", "Default") }},
+			{"the age alarm on the average age", func(doc *yaml.Node) {
+				set(doc, "Average", "Resources", "ExpiryQueueAgeAlarm", "Properties", "Statistic")
+			}},
+			{"the age alarm fires when the queue is young", func(doc *yaml.Node) {
+				set(doc, "LessThanThreshold", "Resources", "ExpiryQueueAgeAlarm", "Properties", "ComparisonOperator")
+			}},
+			{"the age alarm watches the dead-letter queue", func(doc *yaml.Node) {
+				set(doc, "!GetAtt ExpiryDeadLetterQueue.QueueName", "Resources", "ExpiryQueueAgeAlarm", "Properties", "Dimensions", "0", "Value")
+			}},
+			{"a dead-letter queue alarm from 100 messages", func(doc *yaml.Node) {
+				set(doc, "100", "Resources", "ExpiryDeadLettersAlarm", "Properties", "Threshold")
+			}},
+			{"no schedule dead-letter queue alarm", func(doc *yaml.Node) { remove(doc, "Resources", "ScheduleDeadLetterQueueAlarm") }},
+		},
 	},
 	{
 		// Scheduler's confused-deputy guide: aws:SourceArn is the schedule group's ARN; a condition on
 		// schedule ARNs or a name prefix never matches, and no schedule can assume the role.
 		name: "Scheduler may assume its role: SourceAccount and the schedule group's ARN",
 		check: func(doc *yaml.Node) error {
-			st := node(doc, "Resources", "SchedulerInvokeRole", "Properties", "AssumeRolePolicyDocument", "Statement", "0")
-			if p := node(st, "Principal", "Service"); p == nil || p.Value != "scheduler.amazonaws.com" {
-				return errors.New("the trust policy's principal is not scheduler.amazonaws.com")
+			sts := node(doc, "Resources", "SchedulerInvokeRole", "Properties", "AssumeRolePolicyDocument", "Statement")
+			if sts == nil || len(sts.Content) != 1 {
+				return errors.New("the trust policy is not one statement")
+			}
+			st := sts.Content[0]
+			if value(node(st, "Effect")) != "Allow" || !slices.Equal(actions(st), []string{"sts:AssumeRole"}) {
+				return errors.New("the trust policy does not allow sts:AssumeRole alone")
+			}
+			if p := node(st, "Principal"); p == nil || len(p.Content) != 2 || value(node(p, "Service")) != "scheduler.amazonaws.com" {
+				return errors.New("the trust policy's principal is not scheduler.amazonaws.com alone")
 			}
 			cond := node(st, "Condition")
 			if cond == nil || len(cond.Content) != 2 || cond.Content[0].Value != "StringEquals" {
@@ -186,10 +344,25 @@ var points = []point{
 			}
 			return nil
 		},
-		undo: func(doc *yaml.Node) {
-			cond := node(doc, "Resources", "SchedulerInvokeRole", "Properties", "AssumeRolePolicyDocument", "Statement", "0", "Condition")
-			remove(cond, "StringEquals", "aws:SourceArn")
-			put(cond, "ArnLike", mapping("aws:SourceArn", tagged("!Sub", "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/${ExpiryScheduleGroup}/*")))
+		undos: []undo{
+			{"aws:SourceArn on schedule ARNs", func(doc *yaml.Node) {
+				cond := node(doc, "Resources", "SchedulerInvokeRole", "Properties", "AssumeRolePolicyDocument", "Statement", "0", "Condition")
+				remove(cond, "StringEquals", "aws:SourceArn")
+				set(cond, "{aws:SourceArn: !Sub 'arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/${ExpiryScheduleGroup}/*'}", "ArnLike")
+			}},
+			{"no aws:SourceAccount", func(doc *yaml.Node) {
+				remove(doc, "Resources", "SchedulerInvokeRole", "Properties", "AssumeRolePolicyDocument", "Statement", "0", "Condition", "StringEquals", "aws:SourceAccount")
+			}},
+			{"aws:SourceAccount any account", func(doc *yaml.Node) {
+				set(doc, `"*"`, "Resources", "SchedulerInvokeRole", "Properties", "AssumeRolePolicyDocument", "Statement", "0", "Condition", "StringEquals", "aws:SourceAccount")
+			}},
+			{"Lambda may assume it too", func(doc *yaml.Node) {
+				set(doc, "[scheduler.amazonaws.com, lambda.amazonaws.com]", "Resources", "SchedulerInvokeRole", "Properties", "AssumeRolePolicyDocument", "Statement", "0", "Principal", "Service")
+			}},
+			{"a second, unconditioned trust statement", func(doc *yaml.Node) {
+				set(doc, "{Effect: Allow, Principal: {Service: scheduler.amazonaws.com}, Action: sts:AssumeRole}",
+					"Resources", "SchedulerInvokeRole", "Properties", "AssumeRolePolicyDocument", "Statement", "1")
+			}},
 		},
 	},
 	{
@@ -206,12 +379,18 @@ var points = []point{
 			}
 			return nil
 		},
-		undo: func(doc *yaml.Node) {
-			remove(node(doc, "Resources", "SchedulerInvokeRole", "Properties", "Policies", "0", "PolicyDocument", "Statement"), "1")
+		undos: []undo{
+			{"the role may not write it", func(doc *yaml.Node) { remove(doc, at(schedulerStatements, "1")...) }},
+			{"the role may only receive from it", func(doc *yaml.Node) { set(doc, "sqs:ReceiveMessage", at(schedulerStatements, "1", "Action")...) }},
+			{"the queue replaced with the stack", func(doc *yaml.Node) {
+				set(doc, "Delete", "Resources", "ScheduleDeadLetterQueue", "UpdateReplacePolicy")
+			}},
+			{"the TLS deny narrowed to one action", func(doc *yaml.Node) { set(tlsDenyOf(doc, "ScheduleDeadLetterQueue"), "sqs:ListQueueTags", "Action") }},
+			{"no Output", func(doc *yaml.Node) { remove(doc, "Outputs", "ScheduleDeadLetterQueueArn") }},
 		},
 	},
 	{
-		name: "alarms watch the schedule group: dropped, target errors, sent to dead letters",
+		name: "alarms watch the schedule group: dropped, target errors, sent to dead letters, from the first",
 		check: func(doc *yaml.Node) error {
 			for _, m := range []string{"InvocationDroppedCount", "TargetErrorCount", "InvocationsSentToDeadLetterCount"} {
 				a := alarmOn(doc, "AWS/Scheduler", m)
@@ -222,17 +401,28 @@ var points = []point{
 				if value(node(d, "Name")) != "ScheduleGroup" || !isIntrinsic(node(d, "Value"), "!Ref", "ExpiryScheduleGroup") {
 					return fmt.Errorf("the %s alarm does not watch the stack's schedule group", m)
 				}
+				if err := threshold(doc, a, 1, 1); err != nil {
+					return fmt.Errorf("%s: %w", m, err)
+				}
 			}
 			return nil
 		},
-		undo: func(doc *yaml.Node) { remove(node(doc, "Resources"), "ScheduleDroppedAlarm") },
+		undos: []undo{
+			{"no dropped alarm", func(doc *yaml.Node) { remove(doc, "Resources", "ScheduleDroppedAlarm") }},
+			{"target errors from 100", func(doc *yaml.Node) {
+				set(doc, "100", "Resources", "ScheduleTargetErrorsAlarm", "Properties", "Threshold")
+			}},
+			{"dead letters on another group", func(doc *yaml.Node) {
+				set(doc, "default", "Resources", "ScheduleDeadLettersAlarm", "Properties", "Dimensions", "0", "Value")
+			}},
+		},
 	},
 	{
 		name: "only this account's named producers can close through the rule",
 		check: func(doc *yaml.Node) error {
 			pattern := node(doc, "Resources", "RechargeExpiredRule", "Properties", "EventPattern")
-			if a := node(pattern, "account", "0"); !isIntrinsic(a, "!Ref", "AWS::AccountId") {
-				return errors.New("the rule's pattern does not pin account")
+			if a := node(pattern, "account"); a == nil || len(a.Content) != 1 || !isIntrinsic(a.Content[0], "!Ref", "AWS::AccountId") {
+				return errors.New("the rule's pattern does not pin account to the stack's")
 			}
 			if !isIntrinsic(node(pattern, "source"), "!Ref", "ExpiryEventSources") {
 				return errors.New("the rule's pattern does not pin source to the ExpiryEventSources parameter")
@@ -240,10 +430,24 @@ var points = []point{
 			if p := node(doc, "Parameters", "ExpiryEventSources", "Type"); p == nil || p.Value != "CommaDelimitedList" {
 				return errors.New("ExpiryEventSources is not a list parameter")
 			}
+			if dt := node(pattern, "detail-type"); dt == nil || len(dt.Content) != 1 || value(dt.Content[0]) != "Recharge Expired" {
+				return errors.New(`the rule's pattern does not pin detail-type to "Recharge Expired"`)
+			}
 			return nil
 		},
-		undo: func(doc *yaml.Node) {
-			remove(node(doc, "Resources", "RechargeExpiredRule", "Properties", "EventPattern"), "account")
+		undos: []undo{
+			{"no account", func(doc *yaml.Node) {
+				remove(doc, "Resources", "RechargeExpiredRule", "Properties", "EventPattern", "account")
+			}},
+			{"a second account", func(doc *yaml.Node) {
+				set(doc, "[!Ref AWS::AccountId, '111122223333']", "Resources", "RechargeExpiredRule", "Properties", "EventPattern", "account")
+			}},
+			{"any source with a prefix", func(doc *yaml.Node) {
+				set(doc, "[{prefix: platform}]", "Resources", "RechargeExpiredRule", "Properties", "EventPattern", "source")
+			}},
+			{"any detail-type", func(doc *yaml.Node) {
+				remove(doc, "Resources", "RechargeExpiredRule", "Properties", "EventPattern", "detail-type")
+			}},
 		},
 	},
 	{
@@ -259,24 +463,39 @@ var points = []point{
 					return fmt.Errorf("the access log format lacks %s", v)
 				}
 			}
-			return retained(doc, "CloseApiAccessLogGroup")
+			return keptLogs(doc, "CloseApiAccessLogGroup")
 		},
-		undo: func(doc *yaml.Node) {
-			remove(node(doc, "Resources", "CloseRechargeApi", "Properties"), "AccessLogSettings")
+		undos: []undo{
+			{"no access log", func(doc *yaml.Node) { remove(doc, "Resources", "CloseRechargeApi", "Properties", "AccessLogSettings") }},
+			{"no caller in the format", func(doc *yaml.Node) {
+				f := node(doc, "Resources", "CloseRechargeApi", "Properties", "AccessLogSettings", "Format")
+				f.Value = strings.ReplaceAll(f.Value, "$context.identity.userArn", "")
+			}},
+			{"the log group kept a day", func(doc *yaml.Node) {
+				set(doc, "1", "Resources", "CloseApiAccessLogGroup", "Properties", "RetentionInDays")
+			}},
+			{"the log group deleted with the stack", func(doc *yaml.Node) { set(doc, "Delete", "Resources", "CloseApiAccessLogGroup", "DeletionPolicy") }},
 		},
 	},
 	{
 		name: "only the function's role may read the secret",
 		check: func(doc *yaml.Node) error {
+			if value(node(doc, "Resources", "MerchantSecretResourcePolicy", "Condition")) != "RestrictSecret" ||
+				render(node(doc, "Conditions", "RestrictSecret")) != "!Equals [!Ref RestrictSecretReads, true]" || value(node(doc, "Parameters", "RestrictSecretReads", "Default")) != "true" {
+				return errors.New("the secret's resource policy is not there by default")
+			}
 			p := node(doc, "Resources", "MerchantSecretResourcePolicy", "Properties")
 			if !isIntrinsic(node(p, "SecretId"), "!Ref", "MerchantSecretArn") {
 				return errors.New("no resource policy on the merchant secret")
 			}
 			st := node(p, "ResourcePolicy", "Statement", "0")
-			if value(node(st, "Effect")) != "Deny" || value(node(st, "Principal")) != "*" || value(node(st, "Action")) != "secretsmanager:GetSecretValue" {
+			if value(node(st, "Effect")) != "Deny" || value(node(st, "Principal")) != "*" || value(node(st, "Resource")) != "*" ||
+				!slices.ContainsFunc(actions(st), func(a string) bool { return matches(a, "secretsmanager:GetSecretValue") }) {
 				return errors.New("the secret's policy does not deny GetSecretValue to every principal")
 			}
-			if !isIntrinsic(node(st, "Condition", "ArnNotEquals", "aws:PrincipalArn"), "!GetAtt", "CloseRechargeFunctionRole.Arn") {
+			cond := node(st, "Condition")
+			if cond == nil || len(cond.Content) != 2 || len(children(node(cond, "ArnNotEquals"))) != 2 ||
+				!isIntrinsic(node(cond, "ArnNotEquals", "aws:PrincipalArn"), "!GetAtt", "CloseRechargeFunctionRole.Arn") {
 				return errors.New("the deny does not except the function's role alone")
 			}
 			if r := node(doc, "Resources", "CloseRechargeFunction", "Properties", "Role"); !isIntrinsic(r, "!GetAtt", "CloseRechargeFunctionRole.Arn") {
@@ -284,30 +503,75 @@ var points = []point{
 			}
 			return nil
 		},
-		undo: func(doc *yaml.Node) { remove(node(doc, "Resources"), "MerchantSecretResourcePolicy") },
+		undos: []undo{
+			{"no resource policy", func(doc *yaml.Node) { remove(doc, "Resources", "MerchantSecretResourcePolicy") }},
+			{"off by default", func(doc *yaml.Node) { set(doc, `"false"`, "Parameters", "RestrictSecretReads", "Default") }},
+			{"the policy allows", func(doc *yaml.Node) {
+				set(doc, "Allow", "Resources", "MerchantSecretResourcePolicy", "Properties", "ResourcePolicy", "Statement", "0", "Effect")
+			}},
+			{"the deny covers DescribeSecret only", func(doc *yaml.Node) {
+				set(doc, "secretsmanager:DescribeSecret", "Resources", "MerchantSecretResourcePolicy", "Properties", "ResourcePolicy", "Statement", "0", "Action")
+			}},
+			{"the deny excepts any role of the account", func(doc *yaml.Node) {
+				set(doc, "{ArnNotLike: {aws:PrincipalArn: !Sub 'arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*'}}",
+					"Resources", "MerchantSecretResourcePolicy", "Properties", "ResourcePolicy", "Statement", "0", "Condition")
+			}},
+			{"the function runs as another role", func(doc *yaml.Node) {
+				set(doc, "!Ref FunctionRoleArn", "Resources", "CloseRechargeFunction", "Properties", "Role")
+			}},
+		},
 	},
 	{
 		name: "kms:Decrypt only through Secrets Manager and only for the merchant secret",
 		check: func(doc *yaml.Node) error {
-			var found bool
-			walk(node(doc, "Resources", "CloseRechargeFunctionRole"), func(m *yaml.Node) {
-				if a := node(m, "Action"); a != nil && a.Value == "kms:Decrypt" {
-					se := node(m, "Condition", "StringEquals")
-					found = isIntrinsic(node(se, "kms:EncryptionContext:SecretARN"), "!Ref", "MerchantSecretArn") &&
-						node(se, "kms:ViaService") != nil
+			var decrypts []*yaml.Node
+			for _, st := range statements(node(doc, "Resources", "CloseRechargeFunctionRole", "Properties", "Policies")) {
+				if value(node(st, "Effect")) == "Allow" && slices.ContainsFunc(actions(st), func(a string) bool { return matches(a, "kms:Decrypt") }) {
+					decrypts = append(decrypts, st)
 				}
-			})
-			if !found {
-				return errors.New("kms:Decrypt is not bound to kms:ViaService and the secret's encryption context")
+			}
+			if len(decrypts) != 1 {
+				return fmt.Errorf("%d statements allow kms:Decrypt, want the one bound to Secrets Manager and the secret", len(decrypts))
+			}
+			st := decrypts[0]
+			if a := actions(st); !slices.Equal(a, []string{"kms:Decrypt"}) {
+				return fmt.Errorf("the statement allows %v, not kms:Decrypt alone", a)
+			}
+			if !isIntrinsic(node(st, "Resource"), "!Ref", "MerchantSecretKmsKeyArn") {
+				return errors.New("kms:Decrypt is not on the secret's key alone")
+			}
+			cond := node(st, "Condition")
+			if cond == nil || len(cond.Content) != 2 || cond.Content[0].Value != "StringEquals" {
+				return errors.New("kms:Decrypt's condition is not StringEquals alone")
+			}
+			// KMS sees the calling service as secretsmanager.<region>.amazonaws.com.
+			if v := node(cond, "StringEquals", "kms:ViaService"); !isIntrinsic(v, "!Sub", "secretsmanager.${AWS::Region}.amazonaws.com") {
+				return fmt.Errorf("kms:ViaService is %q, want !Sub secretsmanager.${AWS::Region}.amazonaws.com", render(v))
+			}
+			if v := node(cond, "StringEquals", "kms:EncryptionContext:SecretARN"); !isIntrinsic(v, "!Ref", "MerchantSecretArn") {
+				return fmt.Errorf("kms:EncryptionContext:SecretARN is %q, want the merchant secret's ARN", render(v))
 			}
 			return nil
 		},
-		undo: func(doc *yaml.Node) {
-			walk(node(doc, "Resources", "CloseRechargeFunctionRole"), func(m *yaml.Node) {
-				if a := node(m, "Action"); a != nil && a.Value == "kms:Decrypt" {
-					remove(m, "Condition", "StringEquals", "kms:EncryptionContext:SecretARN")
-				}
-			})
+		undos: []undo{
+			{`kms:ViaService "*"`, func(doc *yaml.Node) {
+				set(doc, `"*"`, at(kmsStatement, "Condition", "StringEquals", "kms:ViaService")...)
+			}},
+			{"kms:ViaService another service", func(doc *yaml.Node) {
+				set(doc, "!Sub s3.${AWS::Region}.amazonaws.com", at(kmsStatement, "Condition", "StringEquals", "kms:ViaService")...)
+			}},
+			{"no kms:ViaService", func(doc *yaml.Node) { remove(doc, at(kmsStatement, "Condition", "StringEquals", "kms:ViaService")...) }},
+			{"no encryption context", func(doc *yaml.Node) {
+				remove(doc, at(kmsStatement, "Condition", "StringEquals", "kms:EncryptionContext:SecretARN")...)
+			}},
+			{"the conditions under StringLike with a wildcard", func(doc *yaml.Node) {
+				set(doc, "{StringLike: {kms:ViaService: 'secretsmanager.*.amazonaws.com', kms:EncryptionContext:SecretARN: '*'}}", at(kmsStatement, "Condition")...)
+			}},
+			{"kms:* instead of kms:Decrypt", func(doc *yaml.Node) { set(doc, "kms:*", at(kmsStatement, "Action")...) }},
+			{"kms:GenerateDataKey beside kms:Decrypt", func(doc *yaml.Node) { set(doc, "[kms:Decrypt, kms:GenerateDataKey]", at(kmsStatement, "Action")...) }},
+			{"a second, unconditioned statement", func(doc *yaml.Node) {
+				set(doc, "{Effect: Allow, Action: 'kms:Decr*', Resource: !Ref MerchantSecretKmsKeyArn}", at(functionStatements, "6")...)
+			}},
 		},
 	},
 	{
@@ -348,8 +612,14 @@ var points = []point{
 			}
 			return nil
 		},
-		undo: func(doc *yaml.Node) {
-			node(doc, "Parameters", "MerchantSecretArn", "AllowedPattern").Value = "^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$"
+		undos: []undo{
+			{"any secret name", func(doc *yaml.Node) {
+				set(doc, `"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$"`, "Parameters", "MerchantSecretArn", "AllowedPattern")
+			}},
+			{"no secret pattern", func(doc *yaml.Node) { remove(doc, "Parameters", "MerchantSecretArn", "AllowedPattern") }},
+			{"key aliases", func(doc *yaml.Node) {
+				set(doc, `"^$|^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key|alias)/[A-Za-z0-9-]+$"`, "Parameters", "MerchantSecretKmsKeyArn", "AllowedPattern")
+			}},
 		},
 	},
 	{
@@ -365,29 +635,39 @@ var points = []point{
 				if actions == nil || actions.Kind != yaml.SequenceNode || len(actions.Content) != 1 {
 					return fmt.Errorf("%s: AlarmActions is not one topic", name)
 				}
-				branches := actions.Content[0]
-				if branches.Tag != "!If" || branches.Content[0].Value != "CreateAlarmTopic" ||
-					!isIntrinsic(branches.Content[1], "!Ref", "AlarmTopic") || !isIntrinsic(branches.Content[2], "!Ref", "AlarmTopicArn") {
+				if !isAlarmTopic(actions.Content[0]) {
 					return fmt.Errorf("%s does not notify the alarm topic in every case", name)
 				}
 			}
-			if alarms < 9 {
+			if alarms < 13 {
 				return fmt.Errorf("%d alarms", alarms)
 			}
 			assert := node(doc, "Rules", "AlarmsNotifySomeone", "Assertions", "0", "Assert")
-			if assert == nil || assert.Tag != "!Or" {
+			if assert == nil || assert.Tag != "!Or" || len(assert.Content) != 2 ||
+				render(assert.Content[0]) != `!Not [!Equals [!Ref AlarmEmail, ]]` || render(assert.Content[1]) != `!Not [!Equals [!Ref AlarmTopicArn, ]]` {
 				return errors.New("no rule requires AlarmEmail or AlarmTopicArn")
 			}
-			if node(doc, "Resources", "AlarmEmailSubscription", "Properties", "Endpoint") == nil {
-				return errors.New("AlarmEmail is subscribed to nothing")
+			sub := node(doc, "Resources", "AlarmEmailSubscription", "Properties")
+			if value(node(sub, "Protocol")) != "email" || !isIntrinsic(node(sub, "Endpoint"), "!Ref", "AlarmEmail") || !isAlarmTopic(node(sub, "TopicArn")) {
+				return errors.New("AlarmEmail is not subscribed to the alarm topic")
 			}
 			return nil
 		},
-		undo: func(doc *yaml.Node) {
-			a := node(doc, "Resources", "TransientFailuresAlarm", "Properties")
-			remove(a, "AlarmActions")
-			put(a, "AlarmActions", &yaml.Node{Kind: yaml.SequenceNode, Tag: "!If", Content: []*yaml.Node{scalar("HasAlarmTopic"),
-				&yaml.Node{Kind: yaml.SequenceNode, Content: []*yaml.Node{tagged("!Ref", "AlarmTopicArn")}}, tagged("!Ref", "AWS::NoValue")}})
+		undos: []undo{
+			{"an alarm notifies only with a given topic", func(doc *yaml.Node) {
+				set(doc, "[!If [HasAlarmTopic, [!Ref AlarmTopicArn], !Ref AWS::NoValue]]", "Resources", "TransientFailuresAlarm", "Properties", "AlarmActions")
+			}},
+			{"an alarm without actions", func(doc *yaml.Node) { remove(doc, "Resources", "FunctionErrorsAlarm", "Properties", "AlarmActions") }},
+			{"no rule", func(doc *yaml.Node) { remove(doc, "Rules", "AlarmsNotifySomeone") }},
+			{"the rule asks for AlarmEmail alone", func(doc *yaml.Node) {
+				set(doc, `!Not [!Equals [!Ref AlarmEmail, ""]]`, "Rules", "AlarmsNotifySomeone", "Assertions", "0", "Assert", "1")
+			}},
+			{"the subscription to a fixed address", func(doc *yaml.Node) {
+				set(doc, "ops@example.com", "Resources", "AlarmEmailSubscription", "Properties", "Endpoint")
+			}},
+			{"the subscription to another topic", func(doc *yaml.Node) {
+				set(doc, "!Ref AlarmTopicArn", "Resources", "AlarmEmailSubscription", "Properties", "TopicArn")
+			}},
 		},
 	},
 	{
@@ -400,7 +680,7 @@ var points = []point{
 				return errors.New("no RateLimitedAlarm")
 			}
 			ids, summed := map[string]string{}, ""
-			for _, m := range node(p, "Metrics").Content {
+			for _, m := range children(node(p, "Metrics")) {
 				id := value(node(m, "Id"))
 				if e := node(m, "Expression"); e != nil {
 					if value(node(m, "ReturnData")) != "true" {
@@ -434,8 +714,14 @@ var points = []point{
 			}
 			return nil
 		},
-		undo: func(doc *yaml.Node) {
-			remove(node(doc, "Resources", "RateLimitedAlarm", "Properties", "Metrics"), "4")
+		undos: []undo{
+			{"an outcome dropped", func(doc *yaml.Node) { remove(doc, "Resources", "RateLimitedAlarm", "Properties", "Metrics", "4") }},
+			{"the maximum, not the sum, of outcomes", func(doc *yaml.Node) {
+				set(doc, "MAX([closed, notclosable, refused, transient, configuration])", "Resources", "RateLimitedAlarm", "Properties", "Metrics", "0", "Expression")
+			}},
+			{"an outcome's average", func(doc *yaml.Node) {
+				set(doc, "Average", "Resources", "RateLimitedAlarm", "Properties", "Metrics", "1", "MetricStat", "Stat")
+			}},
 		},
 	},
 	{
@@ -443,13 +729,19 @@ var points = []point{
 		check: func(doc *yaml.Node) error {
 			for _, m := range [][2]string{{"AWS/Lambda", "Errors"}, {"AWS/Lambda", "Throttles"}} {
 				a := alarmOn(doc, m[0], m[1])
-				if a == nil || !isIntrinsic(node(a, "Dimensions", "0", "Value"), "!Ref", "CloseRechargeFunction") {
+				if a == nil || value(node(a, "Dimensions", "0", "Name")) != "FunctionName" || !isIntrinsic(node(a, "Dimensions", "0", "Value"), "!Ref", "CloseRechargeFunction") {
 					return fmt.Errorf("no alarm on the function's %s %s", m[0], m[1])
 				}
+			}
+			if err := threshold(doc, alarmOn(doc, "AWS/Lambda", "Throttles"), 1, 1); err != nil {
+				return fmt.Errorf("throttles: %w", err)
 			}
 			a := alarmOn(doc, "AWS/Events", "FailedInvocations")
 			if a == nil {
 				return errors.New("no alarm on the rule's FailedInvocations")
+			}
+			if err := threshold(doc, a, 1, 1); err != nil {
+				return fmt.Errorf("failed invocations: %w", err)
 			}
 			// EventBridge names the rule alone for the default bus, the bus and the rule for another.
 			dims := node(a, "Dimensions")
@@ -461,7 +753,19 @@ var points = []point{
 			}
 			return nil
 		},
-		undo: func(doc *yaml.Node) { remove(node(doc, "Resources"), "FunctionThrottlesAlarm") },
+		undos: []undo{
+			{"no throttles alarm", func(doc *yaml.Node) { remove(doc, "Resources", "FunctionThrottlesAlarm") }},
+			{"throttles from 50", func(doc *yaml.Node) { set(doc, "50", "Resources", "FunctionThrottlesAlarm", "Properties", "Threshold") }},
+			{"errors of another function", func(doc *yaml.Node) {
+				set(doc, "other-function", "Resources", "FunctionErrorsAlarm", "Properties", "Dimensions", "0", "Value")
+			}},
+			{"the rule alarm names the bus alone", func(doc *yaml.Node) {
+				remove(doc, "Resources", "RuleFailedInvocationsAlarm", "Properties", "Dimensions", "2", "1")
+			}},
+			{"the rule alarm fires below its threshold", func(doc *yaml.Node) {
+				set(doc, "LessThanThreshold", "Resources", "RuleFailedInvocationsAlarm", "Properties", "ComparisonOperator")
+			}},
+		},
 	},
 	{
 		name: "API bursts are throttled, so that expiry closes keep their concurrency",
@@ -473,21 +777,71 @@ var points = []point{
 			}
 			return nil
 		},
-		undo: func(doc *yaml.Node) {
-			remove(node(doc, "Resources", "CloseRechargeApi", "Properties"), "DefaultRouteSettings")
+		undos: []undo{
+			{"no route settings", func(doc *yaml.Node) {
+				remove(doc, "Resources", "CloseRechargeApi", "Properties", "DefaultRouteSettings")
+			}},
+			{"a fixed rate", func(doc *yaml.Node) {
+				set(doc, "10000", "Resources", "CloseRechargeApi", "Properties", "DefaultRouteSettings", "ThrottlingRateLimit")
+			}},
+			{"no burst limit", func(doc *yaml.Node) {
+				remove(doc, "Resources", "CloseRechargeApi", "Properties", "DefaultRouteSettings", "ThrottlingBurstLimit")
+			}},
 		},
 	},
 	{
-		name:  "queues holding failed closes are kept and TLS-only",
+		name:  "queues holding failed closes are kept, encrypted and TLS-only",
 		check: func(doc *yaml.Node) error { return keptQueue(doc, "FailedClosesQueue") },
-		undo:  func(doc *yaml.Node) { remove(node(doc, "Resources", "FailedClosesQueue"), "DeletionPolicy") },
+		undos: []undo{
+			{"deleted with the stack", func(doc *yaml.Node) { remove(doc, "Resources", "FailedClosesQueue", "DeletionPolicy") }},
+			{"unencrypted", func(doc *yaml.Node) {
+				remove(doc, "Resources", "FailedClosesQueue", "Properties", "SqsManagedSseEnabled")
+			}},
+			{"no TLS deny", func(doc *yaml.Node) {
+				remove(doc, "Resources", "FailedClosesQueuePolicy", "Properties", "PolicyDocument", "Statement", "1")
+			}},
+		},
 	},
 	{
-		name:  "queues deny requests without TLS",
-		check: func(doc *yaml.Node) error { return keptQueue(doc, "FailedClosesQueue") },
-		undo: func(doc *yaml.Node) {
-			remove(node(doc, "Resources", "FailedClosesQueuePolicy", "Properties", "PolicyDocument", "Statement"), "1")
+		name: "every queue denies every SQS action without TLS, to everyone",
+		check: func(doc *yaml.Node) error {
+			queues := 0
+			for name, r := range resources(doc) {
+				if value(node(r, "Type")) != "AWS::SQS::Queue" {
+					continue
+				}
+				queues++
+				if err := keptQueue(doc, name); err != nil {
+					return err
+				}
+			}
+			if queues < 4 {
+				return fmt.Errorf("%d queues", queues)
+			}
+			return nil
 		},
+		undos: append([]undo{
+			{"the TLS deny's condition inverted", func(doc *yaml.Node) {
+				set(tlsDenyOf(doc, "FailedClosesQueue"), `"true"`, "Condition", "Bool", "aws:SecureTransport")
+			}},
+			{"the TLS deny narrowed by a second condition", func(doc *yaml.Node) {
+				set(tlsDenyOf(doc, "ExpiryQueue"), "{aws:PrincipalAccount: '111122223333'}", "Condition", "StringEquals")
+			}},
+			{"the TLS deny to one account", func(doc *yaml.Node) {
+				set(tlsDenyOf(doc, "ExpiryQueue"), "{AWS: !Ref AWS::AccountId}", "Principal")
+			}},
+			{"the TLS deny on another queue", func(doc *yaml.Node) {
+				set(tlsDenyOf(doc, "ExpiryQueue"), "!GetAtt FailedClosesQueue.Arn", "Resource")
+			}},
+			{"the TLS deny as NotAction", func(doc *yaml.Node) {
+				st := tlsDenyOf(doc, "ExpiryQueue")
+				remove(st, "Action")
+				set(st, "sqs:SendMessage", "NotAction")
+			}},
+			{"the TLS deny in a list of some actions", func(doc *yaml.Node) {
+				set(tlsDenyOf(doc, "ExpiryQueue"), "[sqs:SendMessage, sqs:ReceiveMessage]", "Action")
+			}},
+		}, narrowTLS("ExpiryQueue", "ExpiryDeadLetterQueue", "FailedClosesQueue", "ScheduleDeadLetterQueue")...),
 	},
 	{
 		name: "outcomes go to a bus the stack creates unless one is named",
@@ -499,25 +853,42 @@ var points = []point{
 				return errors.New("the stack creates no result bus")
 			}
 			env := node(doc, "Resources", "CloseRechargeFunction", "Properties", "Environment", "Variables", "RESULT_EVENT_BUS")
-			if env.Tag != "!If" || !isIntrinsic(env.Content[1], "!Ref", "ResultEventBus") {
+			if render(env) != "!If [CreateResultBus, !Ref ResultEventBus, !Ref ResultEventBusName]" {
 				return errors.New("RESULT_EVENT_BUS is not the stack's bus by default")
 			}
 			return nil
 		},
-		undo: func(doc *yaml.Node) { node(doc, "Parameters", "ResultEventBusName", "Default").Value = "default" },
+		undos: []undo{
+			{"the default bus by default", func(doc *yaml.Node) { set(doc, "default", "Parameters", "ResultEventBusName", "Default") }},
+			{"no bus created", func(doc *yaml.Node) { set(doc, "HasAlarmEmail", "Resources", "ResultEventBus", "Condition") }},
+			{"the function told the named bus always", func(doc *yaml.Node) {
+				set(doc, "!Ref ResultEventBusName", "Resources", "CloseRechargeFunction", "Properties", "Environment", "Variables", "RESULT_EVENT_BUS")
+			}},
+		},
 	},
 	{
-		name: "logs are kept at least a year",
+		name: "the function's logs are kept at least a year",
 		check: func(doc *yaml.Node) error {
-			p := node(doc, "Parameters", "LogRetentionDays")
-			for _, v := range append([]*yaml.Node{node(p, "Default")}, node(p, "AllowedValues").Content...) {
-				if d, _ := strconv.Atoi(v.Value); d < 365 {
-					return fmt.Errorf("LogRetentionDays allows %s", v.Value)
-				}
+			if !isIntrinsic(node(doc, "Resources", "CloseRechargeFunction", "Properties", "LoggingConfig", "LogGroup"), "!Ref", "CloseRechargeLogGroup") {
+				return errors.New("the function does not log to CloseRechargeLogGroup")
 			}
-			return retained(doc, "CloseRechargeLogGroup")
+			return keptLogs(doc, "CloseRechargeLogGroup")
 		},
-		undo: func(doc *yaml.Node) { node(doc, "Parameters", "LogRetentionDays", "Default").Value = "90" },
+		undos: []undo{
+			{"LogRetentionDays defaults to 90", func(doc *yaml.Node) { set(doc, "90", "Parameters", "LogRetentionDays", "Default") }},
+			{"LogRetentionDays allows 30", func(doc *yaml.Node) { set(doc, "30", "Parameters", "LogRetentionDays", "AllowedValues", "0") }},
+			{"LogRetentionDays without allowed values", func(doc *yaml.Node) { remove(doc, "Parameters", "LogRetentionDays", "AllowedValues") }},
+			{"the log group kept a day", func(doc *yaml.Node) {
+				set(doc, "1", "Resources", "CloseRechargeLogGroup", "Properties", "RetentionInDays")
+			}},
+			{"the log group's retention unset", func(doc *yaml.Node) {
+				remove(doc, "Resources", "CloseRechargeLogGroup", "Properties", "RetentionInDays")
+			}},
+			{"the log group replaced with the stack", func(doc *yaml.Node) { remove(doc, "Resources", "CloseRechargeLogGroup", "UpdateReplacePolicy") }},
+			{"the function logs to Lambda's default group", func(doc *yaml.Node) {
+				remove(doc, "Resources", "CloseRechargeFunction", "Properties", "LoggingConfig", "LogGroup")
+			}},
+		},
 	},
 }
 
@@ -527,17 +898,168 @@ func TestTemplatePoints(t *testing.T) {
 			if err := p.check(loadTemplate(t)); err != nil {
 				t.Fatal(err)
 			}
-			undone := loadTemplate(t)
-			p.undo(undone)
-			if p.check(undone) == nil {
-				t.Fatal("the check still passes with the point undone: it cannot fail")
+			if len(p.undos) == 0 {
+				t.Fatal("no undo: nothing shows the check can fail")
+			}
+			for _, u := range p.undos {
+				undone := loadTemplate(t)
+				u.edit(undone)
+				if p.check(undone) == nil {
+					t.Errorf("the check still passes with %s: it cannot see that clause", u.what)
+				}
 			}
 		})
 	}
 }
 
+// The helpers below are judged themselves: a helper that says yes too easily
+// makes every point that leans on it pass with its clause undone.
+func TestTemplatePointsHelpers(t *testing.T) {
+	t.Run("IAM action patterns", func(t *testing.T) {
+		for _, c := range []struct {
+			pattern, action string
+			want            bool
+		}{
+			{"*", "sqs:SendMessage", true},
+			{"sqs:*", "sqs:SendMessage", true},
+			{"SQS:sendmessage", "sqs:SendMessage", true},
+			{"sqs:Send*", "sqs:SendMessage", true},
+			{"sqs:SendMessag?", "sqs:SendMessage", true},
+			{"sqs:SendMessage", "sqs:SendMessageBatch", false},
+			{"sqs:ListQueueTags", "sqs:SendMessage", false},
+			{"sqsx:*", "sqs:SendMessage", false},
+			{"sqs.*", "sqs:SendMessage", false},
+		} {
+			if got := matches(c.pattern, c.action); got != c.want {
+				t.Errorf("matches(%q, %q) = %v, want %v", c.pattern, c.action, got, c.want)
+			}
+		}
+	})
+	t.Run("Action as a string or a list", func(t *testing.T) {
+		if got := actions(parse("{Action: sqs:SendMessage}")); !slices.Equal(got, []string{"sqs:SendMessage"}) {
+			t.Errorf("string: %v", got)
+		}
+		if got := actions(parse("{Action: [sqs:SendMessage, lambda:InvokeFunction]}")); !slices.Equal(got, []string{"sqs:SendMessage", "lambda:InvokeFunction"}) {
+			t.Errorf("list: %v", got)
+		}
+	})
+	t.Run("allows lists every action on every resource, and refuses NotAction", func(t *testing.T) {
+		got, err := allows(parse(`[{Effect: Deny, Action: "*", Resource: "*"},
+			{Effect: Allow, Action: [a:X, a:Y], Resource: [!GetAtt Q.Arn, "*"]}]`))
+		want := []string{"a:X on !GetAtt Q.Arn", "a:X on *", "a:Y on !GetAtt Q.Arn", "a:Y on *"}
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("allows = %q, %v; want %q", got, err, want)
+		}
+		if _, err := allows(parse("[{Effect: Allow, NotAction: a:X, Resource: '*'}]")); err == nil {
+			t.Error("NotAction passed")
+		}
+	})
+}
+
+// statements lists the policy statements under n, wherever an !If puts them.
+func statements(n *yaml.Node) []*yaml.Node {
+	var out []*yaml.Node
+	if n != nil {
+		walk(n, func(m *yaml.Node) {
+			if node(m, "Effect") != nil {
+				out = append(out, m)
+			}
+		})
+	}
+	return out
+}
+
+// actions lists a statement's Action, which IAM takes as one string or a list.
+func actions(st *yaml.Node) []string {
+	a := node(st, "Action")
+	if a == nil {
+		return nil
+	}
+	if a.Kind != yaml.SequenceNode {
+		return []string{a.Value}
+	}
+	out := make([]string, 0, len(a.Content))
+	for _, c := range a.Content {
+		out = append(out, c.Value)
+	}
+	return out
+}
+
+// matches reports whether an IAM action pattern covers action: IAM compares
+// actions case-insensitively, with * and ? as wildcards.
+func matches(pattern, action string) bool {
+	re := "(?i)^" + strings.NewReplacer(`\*`, ".*", `\?`, ".").Replace(regexp.QuoteMeta(pattern)) + "$"
+	return regexp.MustCompile(re).MatchString(action)
+}
+
+// allows lists "action on resource" for every action each Allow statement under
+// n grants, sorted, as written (wildcards stay wildcards, so that a least-privilege
+// comparison sees them). NotAction and NotResource grant what they do not name: refused.
+func allows(n *yaml.Node) ([]string, error) {
+	var out []string
+	for _, st := range statements(n) {
+		if node(st, "NotAction") != nil || node(st, "NotResource") != nil {
+			return nil, fmt.Errorf("a statement uses NotAction or NotResource (line %d)", st.Line)
+		}
+		if value(node(st, "Effect")) != "Allow" {
+			continue
+		}
+		res := []*yaml.Node{node(st, "Resource")}
+		if r := res[0]; r != nil && r.Kind == yaml.SequenceNode && r.Tag == "!!seq" {
+			res = r.Content
+		}
+		for _, a := range actions(st) {
+			for _, r := range res {
+				out = append(out, a+" on "+render(r))
+			}
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// grants reports whether some Allow statement under n covers action on !GetAtt target.
+func grants(n *yaml.Node, action, target string) bool {
+	for _, st := range statements(n) {
+		if value(node(st, "Effect")) == "Allow" && isIntrinsic(node(st, "Resource"), "!GetAtt", target) &&
+			slices.ContainsFunc(actions(st), func(a string) bool { return matches(a, action) }) {
+			return true
+		}
+	}
+	return false
+}
+
+// render writes a node the way it reads in the template, intrinsics and all.
+func render(n *yaml.Node) string {
+	if n == nil {
+		return ""
+	}
+	tag := ""
+	if strings.HasPrefix(n.Tag, "!") && !strings.HasPrefix(n.Tag, "!!") {
+		tag = n.Tag + " "
+	}
+	parts := make([]string, 0, len(n.Content))
+	switch n.Kind {
+	case yaml.SequenceNode:
+		for _, c := range n.Content {
+			parts = append(parts, render(c))
+		}
+		return tag + "[" + strings.Join(parts, ", ") + "]"
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			parts = append(parts, n.Content[i].Value+": "+render(n.Content[i+1]))
+		}
+		return tag + "{" + strings.Join(parts, ", ") + "}"
+	}
+	return tag + n.Value
+}
+
 func isIntrinsic(n *yaml.Node, tag, value string) bool {
 	return n != nil && n.Kind == yaml.ScalarNode && n.Tag == tag && n.Value == value
+}
+
+func isAlarmTopic(n *yaml.Node) bool {
+	return render(n) == "!If [CreateAlarmTopic, !Ref AlarmTopic, !Ref AlarmTopicArn]"
 }
 
 func resources(doc *yaml.Node) map[string]*yaml.Node {
@@ -560,17 +1082,95 @@ func alarmOn(doc *yaml.Node, namespace, metric string) *yaml.Node {
 	return nil
 }
 
-// grants reports whether some statement under n allows action on !GetAtt target.
-func grants(n *yaml.Node, action, target string) bool {
-	found := false
-	walk(n, func(m *yaml.Node) {
-		a, r, e := node(m, "Action"), node(m, "Resource"), node(m, "Effect")
-		if a != nil && r != nil && e != nil && e.Value == "Allow" && (a.Value == action || slices.ContainsFunc(a.Content, func(c *yaml.Node) bool { return c.Value == action })) &&
-			isIntrinsic(r, "!GetAtt", target) {
-			found = true
+// queueAlarm finds the alarm on an SQS metric of one queue (its only dimension).
+func queueAlarm(doc *yaml.Node, metric, queue string) *yaml.Node {
+	for _, r := range resources(doc) {
+		p := node(r, "Properties")
+		if value(node(r, "Type")) == "AWS::CloudWatch::Alarm" && value(node(p, "Namespace")) == "AWS/SQS" && value(node(p, "MetricName")) == metric &&
+			len(children(node(p, "Dimensions"))) == 1 && value(node(p, "Dimensions", "0", "Name")) == "QueueName" &&
+			isIntrinsic(node(p, "Dimensions", "0", "Value"), "!GetAtt", queue+".QueueName") {
+			return p
 		}
-	})
-	return found
+	}
+	return nil
+}
+
+// threshold checks that an alarm fires once its metric's Maximum or Sum reaches
+// a threshold that is, for every value a deployment may give it, within [lo, hi].
+func threshold(doc, alarm *yaml.Node, lo, hi int) error {
+	if op := value(node(alarm, "ComparisonOperator")); op != "GreaterThanOrEqualToThreshold" {
+		return fmt.Errorf("ComparisonOperator %s, want GreaterThanOrEqualToThreshold", op)
+	}
+	if s := value(node(alarm, "Statistic")); s != "Maximum" && s != "Sum" {
+		return fmt.Errorf("Statistic %q, want Maximum or Sum", s)
+	}
+	least, most, err := number(doc, node(alarm, "Threshold"))
+	if err != nil {
+		return fmt.Errorf("Threshold: %w", err)
+	}
+	if least < lo || most > hi {
+		return fmt.Errorf("Threshold may be %s to %s, want within %d to %d", bound(least), bound(most), lo, hi)
+	}
+	return nil
+}
+
+// number gives the least and the greatest value a template number may take: a
+// literal's own, or a Number parameter's bounds (math.MinInt / math.MaxInt where
+// it sets none).
+func number(doc, n *yaml.Node) (least, most int, err error) {
+	if n == nil {
+		return 0, 0, errors.New("not set")
+	}
+	if n.Tag != "!Ref" {
+		v, err := strconv.Atoi(n.Value)
+		return v, v, err
+	}
+	p := node(doc, "Parameters", n.Value)
+	if value(node(p, "Type")) != "Number" {
+		return 0, 0, fmt.Errorf("%s is not a Number parameter", n.Value)
+	}
+	least, most = math.MinInt, math.MaxInt
+	if av := node(p, "AllowedValues"); av != nil {
+		least, most = math.MaxInt, math.MinInt
+		for _, c := range av.Content {
+			v, err := strconv.Atoi(c.Value)
+			if err != nil {
+				return 0, 0, err
+			}
+			least, most = min(least, v), max(most, v)
+		}
+	}
+	if m := node(p, "MinValue"); m != nil {
+		v, err := strconv.Atoi(m.Value)
+		if err != nil {
+			return 0, 0, err
+		}
+		least = max(least, v)
+	}
+	if m := node(p, "MaxValue"); m != nil {
+		v, err := strconv.Atoi(m.Value)
+		if err != nil {
+			return 0, 0, err
+		}
+		most = min(most, v)
+	}
+	// A default outside the constraints is one more value a deployment may get.
+	if d := node(p, "Default"); d != nil {
+		v, err := strconv.Atoi(d.Value)
+		if err != nil {
+			return 0, 0, err
+		}
+		least, most = min(least, v), max(most, v)
+	}
+	return least, most, nil
+}
+
+// bound writes a limit number gave, "any" where there is none.
+func bound(v int) string {
+	if v == math.MinInt || v == math.MaxInt {
+		return "any"
+	}
+	return strconv.Itoa(v)
 }
 
 func retained(doc *yaml.Node, name string) error {
@@ -583,27 +1183,117 @@ func retained(doc *yaml.Node, name string) error {
 	return nil
 }
 
+// keptLogs: a retained log group whose retention, whatever the parameters, is
+// at least minLogRetentionDays. Unset, a group keeps its logs forever and
+// LogRetentionDays decides nothing: that is refused too.
+func keptLogs(doc *yaml.Node, name string) error {
+	if err := retained(doc, name); err != nil {
+		return err
+	}
+	least, _, err := number(doc, node(doc, "Resources", name, "Properties", "RetentionInDays"))
+	if err != nil {
+		return fmt.Errorf("%s: RetentionInDays: %w", name, err)
+	}
+	if least < minLogRetentionDays {
+		return fmt.Errorf("%s may be kept %s days, want at least %d", name, bound(least), minLogRetentionDays)
+	}
+	return nil
+}
+
 // keptQueue: encrypted, retained, and a queue policy that denies any request without TLS.
 func keptQueue(doc *yaml.Node, name string) error {
 	if err := retained(doc, name); err != nil {
 		return err
 	}
 	q := node(doc, "Resources", name, "Properties")
-	if s := node(q, "SqsManagedSseEnabled"); (s == nil || s.Value != "true") && node(q, "KmsMasterKeyId") == nil {
+	if value(node(q, "SqsManagedSseEnabled")) != "true" && value(node(q, "KmsMasterKeyId")) == "" {
 		return fmt.Errorf("%s is not encrypted", name)
 	}
-	for _, r := range resources(doc) {
-		if value(node(r, "Type")) != "AWS::SQS::QueuePolicy" || !isIntrinsic(node(r, "Properties", "Queues", "0"), "!Ref", name) {
-			continue
-		}
-		for _, st := range node(r, "Properties", "PolicyDocument", "Statement").Content {
-			if value(node(st, "Effect")) == "Deny" && value(node(st, "Principal")) == "*" &&
-				node(st, "Condition", "Bool", "aws:SecureTransport") != nil && value(node(st, "Condition", "Bool", "aws:SecureTransport")) == "false" {
-				return nil
-			}
+	for _, st := range queueStatements(doc, name) {
+		if tlsDeny(st, name) {
+			return nil
 		}
 	}
-	return fmt.Errorf("%s's policy does not deny requests without TLS", name)
+	return fmt.Errorf("%s's policy does not deny every SQS action without TLS", name)
+}
+
+// queueStatements lists the statements of the queue policies that name queue.
+func queueStatements(doc *yaml.Node, queue string) []*yaml.Node {
+	var out []*yaml.Node
+	for _, r := range resources(doc) {
+		if value(node(r, "Type")) == "AWS::SQS::QueuePolicy" &&
+			slices.ContainsFunc(children(node(r, "Properties", "Queues")), func(q *yaml.Node) bool { return isIntrinsic(q, "!Ref", queue) }) {
+			out = append(out, statements(node(r, "Properties", "PolicyDocument"))...)
+		}
+	}
+	return out
+}
+
+// tlsDeny reports whether st denies every principal every SQS action on the
+// queue when, and only on the condition that, the request is not over TLS.
+func tlsDeny(st *yaml.Node, queue string) bool {
+	p := node(st, "Principal")
+	if value(node(st, "Effect")) != "Deny" || !(value(p) == "*" || value(node(p, "AWS")) == "*") {
+		return false
+	}
+	if !slices.ContainsFunc(actions(st), func(a string) bool { return a == "*" || strings.EqualFold(a, "sqs:*") }) {
+		return false
+	}
+	if r := node(st, "Resource"); !isIntrinsic(r, "!GetAtt", queue+".Arn") && !(value(r) == "*" && r.Kind == yaml.ScalarNode) {
+		return false
+	}
+	cond := node(st, "Condition")
+	return cond != nil && len(cond.Content) == 2 && len(children(node(cond, "Bool"))) == 2 &&
+		value(node(cond, "Bool", "aws:SecureTransport")) == "false"
+}
+
+// tlsDenyOf finds the statement in queue's policy that denies requests without TLS.
+func tlsDenyOf(doc *yaml.Node, queue string) *yaml.Node {
+	for _, st := range queueStatements(doc, queue) {
+		if node(st, "Condition", "Bool", "aws:SecureTransport") != nil {
+			return st
+		}
+	}
+	panic("no TLS deny for " + queue)
+}
+
+// narrowTLS undoes each queue's TLS deny by narrowing it to one harmless action.
+func narrowTLS(queues ...string) []undo {
+	var out []undo
+	for _, q := range queues {
+		out = append(out, undo{q + "'s TLS deny narrowed to sqs:ListQueueTags", func(doc *yaml.Node) {
+			set(tlsDenyOf(doc, q), "sqs:ListQueueTags", "Action")
+		}})
+	}
+	return out
+}
+
+// set puts the YAML v at path under n: a mapping key is replaced or added, a
+// sequence index replaced or, one past the end, appended.
+func set(n *yaml.Node, v string, path ...string) {
+	parent, last := node(n, path[:len(path)-1]...), path[len(path)-1]
+	if parent == nil {
+		panic("set: no " + strings.Join(path[:len(path)-1], "."))
+	}
+	if parent.Kind == yaml.SequenceNode {
+		i, err := strconv.Atoi(last)
+		switch {
+		case err != nil || i > len(parent.Content):
+			panic("set: no index " + last + " in " + strings.Join(path[:len(path)-1], "."))
+		case i == len(parent.Content):
+			parent.Content = append(parent.Content, parse(v))
+		default:
+			parent.Content[i] = parse(v)
+		}
+		return
+	}
+	for i := 0; i+1 < len(parent.Content); i += 2 {
+		if parent.Content[i].Value == last {
+			parent.Content[i+1] = parse(v)
+			return
+		}
+	}
+	parent.Content = append(parent.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: last}, parse(v))
 }
 
 // remove deletes the last key of path (a mapping key or a sequence index) from n.
@@ -611,7 +1301,7 @@ func remove(n *yaml.Node, path ...string) {
 	parent := node(n, path[:len(path)-1]...)
 	last := path[len(path)-1]
 	if parent == nil {
-		return
+		panic("remove: no " + strings.Join(path[:len(path)-1], "."))
 	}
 	if parent.Kind == yaml.SequenceNode {
 		if i, err := strconv.Atoi(last); err == nil && i < len(parent.Content) {
@@ -627,15 +1317,24 @@ func remove(n *yaml.Node, path ...string) {
 	}
 }
 
-func put(m *yaml.Node, key string, v *yaml.Node) { m.Content = append(m.Content, scalar(key), v) }
-
-func scalar(v string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: v} }
-
-func tagged(tag, v string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: v} }
-
-func mapping(k string, v *yaml.Node) *yaml.Node {
-	return &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: []*yaml.Node{scalar(k), v}}
+// parse reads one YAML value, the template's short-form intrinsics included.
+func parse(s string) *yaml.Node {
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(s), &doc); err != nil {
+		panic(err)
+	}
+	return doc.Content[0]
 }
+
+func children(n *yaml.Node) []*yaml.Node {
+	if n == nil {
+		return nil
+	}
+	return n.Content
+}
+
+// at extends a path.
+func at(path []string, keys ...string) []string { return append(slices.Clone(path), keys...) }
 
 func value(n *yaml.Node) string {
 	if n == nil {
