@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"close-recharge/internal/awscreds"
 	"close-recharge/internal/closer"
 	"close-recharge/internal/config"
 	"close-recharge/internal/handler"
@@ -58,6 +59,7 @@ func build(ctx context.Context, getenv func(string) string, stdout io.Writer) (*
 		if awsCfg, err = awsconfig.LoadDefaultConfig(ctx); err != nil {
 			return nil, fmt.Errorf("AWS configuration: %w", err)
 		}
+		awsCfg.Credentials = awscreds.Checked(awsCfg.Credentials)
 	}
 
 	var source secretstore.Source = &secretstore.File{Path: cfg.SecretFile}

@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-lambda-go/lambda/messages"
+
+	"close-recharge/internal/fault"
 	"close-recharge/internal/recharge"
 	"close-recharge/internal/simulator"
 )
@@ -60,5 +64,32 @@ func TestBuildRefusesABadEnvironment(t *testing.T) {
 		if err == nil || !strings.HasPrefix(err.Error(), name+":") {
 			t.Errorf("err = %v, want one naming %s", err, name)
 		}
+	}
+}
+
+// A deployment without AWS credentials can never read its secret: that is a
+// configuration error naming them, not a network fault to retry.
+func TestNoAWSCredentialsIsAConfigurationError(t *testing.T) {
+	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+		"AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN"} {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	none := filepath.Join(t.TempDir(), "none")
+	t.Setenv("AWS_CONFIG_FILE", none)
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", none)
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("AWS_REGION", "us-east-1")
+	// Nothing listens there: were a request sent, it would fail as a network fault.
+	t.Setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+	env := map[string]string{"WECHATPAY_SECRET_ID": "wechatpay/merchant", "WECHATPAY_SECRET_TTL": "0"}
+	h, err := build(context.Background(), func(k string) string { return env[k] }, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = h.Invoke(context.Background(), []byte(`{"sub_mchid":"1900000109","out_recharge_no":"CREDS1"}`))
+	var ie messages.InvokeResponse_Error
+	if !errors.As(err, &ie) || ie.Type != string(fault.Configuration) || !strings.Contains(ie.Message, "no AWS credentials") {
+		t.Fatalf("err = %#v, want a configuration error naming the missing AWS credentials", err)
 	}
 }

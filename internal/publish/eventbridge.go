@@ -67,6 +67,8 @@ func (p *EventBridge) put(ctx context.Context, events []closer.Event, errs []err
 	for j, i := range at {
 		detailType := events[i].DetailType
 		switch {
+		case err != nil && fault.KindOf(err) == fault.Configuration: // no AWS credentials
+			errs[i] = fault.Wrap(fault.Configuration, "", err, "cannot publish the %s event to EventBridge", detailType)
 		case err != nil:
 			errs[i] = fault.Wrap(fault.Transient, fault.CodePublish, err, "cannot publish the %s event to EventBridge", detailType)
 		case len(out.Entries) != len(entries):

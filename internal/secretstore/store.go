@@ -49,6 +49,8 @@ func (s *SecretsManager) Read(ctx context.Context) ([]byte, error) {
 		switch {
 		case errors.As(err, &notFound):
 			return nil, fault.Wrap(fault.Configuration, "", err, "%s not found in Secrets Manager", s.Name())
+		case fault.KindOf(err) == fault.Configuration: // no AWS credentials
+			return nil, fault.Wrap(fault.Configuration, "", err, "%s cannot be read from Secrets Manager: %s", s.Name(), fault.As(err).Message)
 		case errors.As(err, &decrypt), errors.As(err, &invalid), errors.As(err, &param), isAccessDenied(err):
 			return nil, fault.Wrap(fault.Configuration, "", err, "%s cannot be read from Secrets Manager", s.Name())
 		case ctx.Err() != nil:
