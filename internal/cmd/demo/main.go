@@ -5,7 +5,11 @@
 // exits non-zero if any outcome is not the expected one.
 //
 // With -event FILE it invokes that one event and prints the function's answer,
-// as `sam local invoke -e FILE` would.
+// as `sam local invoke -e FILE` would; it exits non-zero when that answer is an
+// error, a refusal, an HTTP error status or a batch that kept records.
+//
+// Each run writes the function's log to a file of its own, named on stdout
+// and kept after the run.
 package main
 
 import (
@@ -108,12 +112,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		checks = append(checks, more...)
 	}
 
-	logPath := filepath.Join(os.TempDir(), "close-recharge-demo.log")
-	logFile, err := os.Create(logPath)
+	logFile, err := os.CreateTemp("", "close-recharge-demo-*.log")
 	if err != nil {
 		return err
 	}
 	defer logFile.Close()
+	logPath := logFile.Name()
 	fixed, err := emulator.TemplateEnv(*template, "CloseRechargeFunction")
 	if err != nil {
 		return err
@@ -144,6 +148,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		fmt.Fprintln(stdout, pretty.String())
 		fmt.Fprintf(stdout, "\n(the function's log: %s)\n", logPath)
+		if got, detail := describe(resp); !succeeded(got) {
+			return fmt.Errorf("the function answered %s: %s", got, detail)
+		}
 		return nil
 	}
 
@@ -251,6 +258,10 @@ func describe(resp emulator.Response) (outcome, detail string) {
 		OutRechargeNo string `json:"out_recharge_no"`
 		Code          string `json:"code"`
 		Message       string `json:"message"`
+		Error         *struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
 	}
 	if err := json.Unmarshal(body, &r); err != nil {
 		return fmt.Sprintf("HTTP %d from the emulator", resp.Status), string(resp.Body)
@@ -258,5 +269,18 @@ func describe(resp emulator.Response) (outcome, detail string) {
 	if r.Code != "" {
 		return prefix + r.Code, r.Message
 	}
+	if r.Error != nil { // a refusal, published and returned as a failure result
+		return prefix + "refused " + r.Error.Code, r.Error.Message
+	}
 	return prefix + r.State, r.OutRechargeNo
+}
+
+// succeeded says whether an outcome, as describe gives it, is one the
+// function settled: closed, or not closable (paid), and a batch that kept nothing.
+func succeeded(outcome string) bool {
+	switch outcome {
+	case "CLOSED", "SUCCESS", "HTTP 200 CLOSED", "HTTP 409 SUCCESS", "batch: none kept":
+		return true
+	}
+	return false
 }
