@@ -8,6 +8,7 @@ RIE         := $(BIN)/aws-lambda-rie
 RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
 STATICCHECK_VERSION := v0.8.2
 NODESDK     := internal/simulator/testdata/nodesdk
+ACCESS_SIM  := internal/access/testdata/iamsim
 GO_SOURCES  := $(shell find . -name '*.go' -not -path './build/*') go.mod go.sum
 # What Lambda runs: static, no RPC shim, reproducible, stripped.
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags='-s -w'
@@ -43,6 +44,11 @@ $(BIN)/staticcheck:
 
 $(NODESDK)/node_modules: $(NODESDK)/package-lock.json
 	npm ci --prefix $(NODESDK) --no-audit --no-fund
+	@touch $@
+
+# The IAM policy evaluator the access matrix runs on.
+$(ACCESS_SIM)/node_modules: $(ACCESS_SIM)/package-lock.json
+	npm ci --prefix $(ACCESS_SIM) --no-audit --no-fund
 	@touch $@
 
 ## --- run ---
@@ -85,8 +91,8 @@ preflight:
 	check openssl "apt-get install openssl"; \
 	if [ $$status = 1 ] && [ -n "$$CI" ]; then echo "make test: CI is set: every tool is required" >&2; exit 1; fi
 
-# The Node SDK's packages, when npm is there to install them.
-NODE_DEPS := $(if $(shell command -v npm),$(NODESDK)/node_modules)
+# The Node SDK's and the policy evaluator's packages, when npm is there to install them.
+NODE_DEPS := $(if $(shell command -v npm),$(NODESDK)/node_modules $(ACCESS_SIM)/node_modules)
 
 .PHONY: test
 test: preflight $(NODE_DEPS) $(RIE) ## vet, every test with -race (moto, the emulator, a short soak, cfn-lint, the Node SDK), bounded fuzzing; about 6 min on 2 cores
@@ -107,7 +113,7 @@ fuzz: ## fuzz trigger decoding, identifier validation, and the close and SQS bat
 	$(GO) test -run='^$$' -fuzz='^FuzzBatchModel$$' -fuzztime=$$((60 * $(FUZZ_SCALE)))x ./internal/handler
 
 .PHONY: mutants
-mutants: ## plant each bug of internal/cmd/mutants/list one at a time in a copy of the tree and report whether its test caught it (MUTANTS=regexp picks some); 10-20 min
+mutants: $(NODE_DEPS) ## plant each bug of internal/cmd/mutants/list one at a time in a copy of the tree and report whether its test caught it (MUTANTS=regexp picks some); 10-20 min
 	$(GO) run ./internal/cmd/mutants $(if $(MUTANTS),-run '$(MUTANTS)')
 
 SOAK_INVOCATIONS ?= 600
@@ -164,4 +170,4 @@ deploy: ## build with SAM and deploy, asking for the parameters the first time
 
 .PHONY: clean
 clean:
-	rm -rf $(BIN) build .aws-sam $(NODESDK)/node_modules
+	rm -rf $(BIN) build .aws-sam $(NODESDK)/node_modules $(ACCESS_SIM)/node_modules

@@ -214,6 +214,29 @@ func copyTree(files []string) (string, error) {
 			return "", err
 		}
 	}
+	// What the tests install rather than the repository holds (npm packages,
+	// ./bin's tools) is shared with the copy, not copied: without it a test
+	// would skip, and its planted bug pass unseen.
+	out, err := exec.Command("git", "ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--directory").Output()
+	if err != nil {
+		return "", fmt.Errorf("git ls-files: %w", err)
+	}
+	for _, d := range strings.Split(string(out), "\x00") {
+		d = strings.TrimSuffix(d, "/")
+		if d != "bin" && filepath.Base(d) != "node_modules" {
+			continue
+		}
+		abs, err := filepath.Abs(d)
+		if err != nil {
+			return "", err
+		}
+		if err := os.MkdirAll(filepath.Join(dir, filepath.Dir(d)), 0o755); err != nil {
+			return "", err
+		}
+		if err := os.Symlink(abs, filepath.Join(dir, d)); err != nil {
+			return "", err
+		}
+	}
 	return dir, nil
 }
 
