@@ -48,27 +48,72 @@ var (
 
 var points = []point{
 	{
-		name: "the expiry queue's visibility timeout is six times the function timeout, whatever it is",
+		name: "the expiry queue's visibility timeout is six times the function timeout plus the longest batching window, whatever they are",
 		check: func(doc *yaml.Node) error {
 			v := node(doc, "Resources", "ExpiryQueue", "Properties", "VisibilityTimeout")
 			if v == nil || v.Tag != "!FindInMap" || value(node(v, "0")) != "QueueVisibility" || !isIntrinsic(node(v, "1"), "!Ref", "FunctionTimeout") ||
 				value(node(v, "2")) != "Seconds" {
 				return errors.New("VisibilityTimeout is not looked up from FunctionTimeout")
 			}
+			window, err := strconv.Atoi(value(node(doc, "Parameters", "ExpiryBatchingWindow", "MaxValue")))
+			if err != nil {
+				return errors.New("ExpiryBatchingWindow has no MaxValue: the visibility timeout cannot cover every window")
+			}
 			for _, t := range node(doc, "Parameters", "FunctionTimeout", "AllowedValues").Content {
 				secs, _ := strconv.Atoi(value(node(doc, "Mappings", "QueueVisibility", t.Value, "Seconds")))
 				timeout, _ := strconv.Atoi(t.Value)
-				if secs < 6*timeout || secs > 43200 {
-					return fmt.Errorf("FunctionTimeout %d gives a visibility timeout of %d s, want 6× (and SQS's 12 h at most)", timeout, secs)
+				if secs < 6*timeout+window || secs > 43200 {
+					return fmt.Errorf("FunctionTimeout %d gives a visibility timeout of %d s, want 6× plus a %d s batching window (and SQS's 12 h at most)",
+						timeout, secs, window)
 				}
 			}
 			return nil
 		},
 		undos: []undo{
 			{"30 s timeout mapped to 30 s", func(doc *yaml.Node) { set(doc, "30", "Mappings", "QueueVisibility", "30", "Seconds") }},
+			{"30 s timeout mapped to six times, no window", func(doc *yaml.Node) { set(doc, "180", "Mappings", "QueueVisibility", "30", "Seconds") }},
+			{"batching window allowed up to Lambda's 300 s", func(doc *yaml.Node) { set(doc, "300", "Parameters", "ExpiryBatchingWindow", "MaxValue") }},
+			{"batching window unbounded", func(doc *yaml.Node) { remove(doc, "Parameters", "ExpiryBatchingWindow", "MaxValue") }},
 			{"900 s timeout mapped past SQS's 12 h", func(doc *yaml.Node) { set(doc, "50000", "Mappings", "QueueVisibility", "900", "Seconds") }},
 			{"a timeout with no mapping", func(doc *yaml.Node) { remove(doc, "Mappings", "QueueVisibility", "60") }},
 			{"a fixed visibility timeout", func(doc *yaml.Node) { set(doc, "180", "Resources", "ExpiryQueue", "Properties", "VisibilityTimeout") }},
+		},
+	},
+	{
+		name: "a batch size above ten is refused at the parameters unless the batching window is at least a second",
+		check: func(doc *yaml.Node) error {
+			r := node(doc, "Rules", "BatchesAboveTenNeedAWindow")
+			cond := node(r, "RuleCondition")
+			if cond == nil || cond.Tag != "!Not" || node(cond, "0").Tag != "!Contains" || !isIntrinsic(node(cond, "0", "1"), "!Ref", "ExpiryBatchSize") {
+				return errors.New("no rule that applies to batch sizes outside a list")
+			}
+			var sizes []string
+			for _, n := range node(cond, "0", "0").Content {
+				sizes = append(sizes, n.Value)
+			}
+			if want := []string{"1", "2", "3", "4", "5", "6", "7", "8", "9", "10"}; !slices.Equal(sizes, want) {
+				return fmt.Errorf("the rule spares batch sizes %v, want 1 to 10", sizes)
+			}
+			a := node(r, "Assertions", "0", "Assert")
+			if len(node(r, "Assertions").Content) != 1 || a == nil || a.Tag != "!Not" || node(a, "0").Tag != "!Equals" ||
+				!isIntrinsic(node(a, "0", "0"), "!Ref", "ExpiryBatchingWindow") || value(node(a, "0", "1")) != "0" {
+				return errors.New("the rule does not assert a batching window other than 0")
+			}
+			if minimum := value(node(doc, "Parameters", "ExpiryBatchingWindow", "MinValue")); minimum != "0" {
+				return fmt.Errorf("ExpiryBatchingWindow's MinValue is %q, want 0 (so that not 0 means at least 1)", minimum)
+			}
+			return nil
+		},
+		undos: []undo{
+			{"no rule", func(doc *yaml.Node) { remove(doc, "Rules", "BatchesAboveTenNeedAWindow") }},
+			{"sizes up to 20 spared", func(doc *yaml.Node) {
+				l := node(doc, "Rules", "BatchesAboveTenNeedAWindow", "RuleCondition", "0", "0")
+				l.Content = append(l.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: "20"})
+			}},
+			{"the assertion checks the batch size instead", func(doc *yaml.Node) {
+				node(doc, "Rules", "BatchesAboveTenNeedAWindow", "Assertions", "0", "Assert", "0", "0").Value = "ExpiryBatchSize"
+			}},
+			{"negative windows allowed", func(doc *yaml.Node) { set(doc, "-1", "Parameters", "ExpiryBatchingWindow", "MinValue") }},
 		},
 	},
 	{
