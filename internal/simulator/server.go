@@ -54,6 +54,7 @@ type Server struct {
 	limit        *pace.Bucket  // the merchant's rate limit; nil for none
 	latency      time.Duration // added to every request
 	throttled    int
+	closes       int // RECHARGING → CLOSED by a close request
 }
 
 // Option configures a Server.
@@ -141,6 +142,14 @@ func (s *Server) Throttled() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.throttled
+}
+
+// Closes is how many close requests moved a recharge from RECHARGING to
+// CLOSED: the closes in WeChat Pay's books, however often each was asked for.
+func (s *Server) Closes() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closes
 }
 
 // Connections is how many TCP connections the server took, when its
@@ -401,6 +410,7 @@ func (s *Server) close(w http.ResponseWriter, r *http.Request) {
 	state := rc.RechargeState
 	if state == recharge.StateRecharging {
 		setState(rc, recharge.StateClosed, s.now())
+		s.closes++
 	}
 	snapshot := *rc
 	s.mu.Unlock()

@@ -300,6 +300,10 @@ func TestCloseStateMachine(t *testing.T) {
 			t.Fatalf("%s: recharge %s", st.name, body)
 		}
 	}
+	// Seven close requests, one recharge that was RECHARGING: one close in the books.
+	if got := sim.Closes(); got != 1 || sim.Calls("close") != 7 {
+		t.Errorf("Closes = %d after %d close requests, want 1", got, sim.Calls("close"))
+	}
 }
 
 func TestCertificateModeSignsWithTheCertificate(t *testing.T) {

@@ -28,6 +28,14 @@
 //     free instance without further delay — a bound that Lambda does not
 //     reach, shown so the comparison cannot flatter the queue path.
 //
+// Closes, delays and duplicates are counted from the events that arrive at the
+// PutEvents endpoint, as a consumer of the bus would see them, not from what
+// the function believes it published: a publisher that drops or mangles an
+// entry shows as a shortfall. Delivery is at least once — SQS may hand a
+// message to two pollers, Lambda retries — so the same outcome may arrive
+// twice; that is counted and shown, while two different outcomes for one
+// recharge and state never may be.
+//
 // It prints a progress line while each runs and one table per path.
 //
 //	go run ./internal/cmd/scale -n 20000 -rate 200 -latency 30ms -instances 10
@@ -160,7 +168,10 @@ type result struct {
 	redeliveries int // records received more than once, or events retried after a function error
 	lost         int // still RECHARGING at the end
 	deadLettered int // in the dead-letter queue, or handed to the on-failure destination
-	duplicates   int // Recharge Closed events published beyond one per recharge
+	closes       int // RECHARGING → CLOSED in WeChat Pay's books
+	repeats      int // outcome events that arrived again, identical to one before: at-least-once delivery
+	conflicts    int // (out_recharge_no, recharge_state) pairs that arrived with more than one distinct outcome
+	malformed    int // entries that are no outcome on the bus from the source, or a Recharge Closed of a recharge not CLOSED
 	p50, p99     time.Duration
 	gaveUp       time.Duration // the path's time limit, when it ran out
 }
@@ -188,7 +199,9 @@ func (r result) print(w io.Writer, o options) {
 		{"redeliveries", strconv.Itoa(r.redeliveries)},
 		{"lost (still RECHARGING at the end)", strconv.Itoa(r.lost)},
 		{"dead-lettered / on-failure", strconv.Itoa(r.deadLettered)},
-		{"duplicates published", strconv.Itoa(r.duplicates)},
+		{"closed in WeChat Pay's books / announced on the bus", fmt.Sprintf("%d / %d", r.closes, r.closed)},
+		{"duplicate deliveries (an identical outcome again)", strconv.Itoa(r.repeats)},
+		{"conflicting / malformed outcomes", fmt.Sprintf("%d / %d", r.conflicts, r.malformed)},
 		{"due → closed, p50 / p99", fmt.Sprintf("%v / %v (N/R = %v)", r.p50.Round(100*time.Millisecond), r.p99.Round(100*time.Millisecond),
 			time.Duration(float64(o.n)/o.rate*float64(time.Second)))},
 	}
@@ -204,8 +217,8 @@ type load struct {
 	simURL  string
 	srv     *http.Server
 	start   time.Time
-	tally   *tally
-	bus     string
+	bus     *arrivals // what arrived at the PutEvents endpoint
+	busSrv  *http.Server
 	events  aws.Config // the PutEvents endpoint
 	secret  string     // path of the merchant secret file
 	numbers []string
@@ -219,7 +232,7 @@ func newLoad(o options, cfg aws.Config, secret string) (*load, error) {
 	}
 	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	l := &load{o: o, sim: sim, simURL: "http://" + ln.Addr().String(), srv: srv, tally: newTally(), secret: secret}
+	l := &load{o: o, sim: sim, simURL: "http://" + ln.Addr().String(), srv: srv, bus: newArrivals(busName, source), secret: secret}
 	for i := range o.n {
 		l.numbers = append(l.numbers, fmt.Sprintf("RC%08d", i))
 	}
@@ -230,12 +243,12 @@ func newLoad(o options, cfg aws.Config, secret string) (*load, error) {
 	if err := sim.Seed(seeds...); err != nil {
 		return nil, err
 	}
-	l.bus = "close-recharge-outcomes"
 	pe, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	go func() { _ = http.Serve(pe, http.HandlerFunc(putEvents)) }()
+	l.busSrv = &http.Server{Handler: l.bus, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = l.busSrv.Serve(pe) }()
 	l.events = cfg.Copy()
 	l.events.BaseEndpoint = aws.String("http://" + pe.Addr().String())
 	return l, nil
@@ -249,7 +262,7 @@ func (l *load) instance(paced bool, requeuer handler.Requeuer) *handler.Handler 
 	if paced {
 		opts = append(opts, wechatpay.WithPacer(pace.New(l.o.rate, l.o.instances)))
 	}
-	pub := &counting{next: &publish.EventBridge{API: eventbridge.NewFromConfig(l.events), Bus: l.bus, Source: "wechatpay.recharge"}, tally: l.tally}
+	pub := &timed{next: &publish.EventBridge{API: eventbridge.NewFromConfig(l.events), Bus: busName, Source: source}}
 	svc := closer.New(cache, wechatpay.NewPool(opts...), pub)
 	var hopts []handler.Option
 	if requeuer != nil {
@@ -258,10 +271,12 @@ func (l *load) instance(paced bool, requeuer handler.Requeuer) *handler.Handler 
 	return handler.New(svc, slog.New(slog.DiscardHandler), nil, hopts...)
 }
 
-// finish counts what the simulator holds and what the tally saw.
+// finish counts what the simulator holds and what arrived on the bus.
 func (l *load) finish(r *result) {
 	defer l.srv.Close()
-	r.closed, r.duplicates, r.drain = l.tally.results(l.start)
+	defer l.busSrv.Close()
+	r.closed, r.repeats, r.conflicts, r.malformed, r.drain = l.bus.results(l.start)
+	r.closes = l.sim.Closes()
 	r.requests = l.sim.Calls("close") + l.sim.Calls("query")
 	r.throttled = l.sim.Throttled()
 	for _, no := range l.numbers {
@@ -269,7 +284,7 @@ func (l *load) finish(r *result) {
 			r.lost++
 		}
 	}
-	r.p50, r.p99 = l.tally.delays(l.start)
+	r.p50, r.p99 = l.bus.delays(l.start)
 }
 
 // progress prints a line every 5 s until done is closed.
@@ -281,7 +296,7 @@ func (l *load) progress(w io.Writer, name string, done <-chan struct{}, extra fu
 		case <-done:
 			return
 		case <-t.C:
-			closed := l.tally.closedCount()
+			closed := l.bus.closedCount()
 			elapsed := time.Since(l.start)
 			fmt.Fprintf(w, "[%s] %3.0fs: %d/%d closed (%.0f/s), 429s %d, %s\n", name, elapsed.Seconds(), closed, l.o.n,
 				float64(closed)/elapsed.Seconds(), l.sim.Throttled(), extra())
@@ -352,6 +367,12 @@ func queuePath(ctx context.Context, o options, cfg aws.Config, secret string, pr
 	// again comes back no sooner than that, and every empty receive is moto's
 	// time taken from the others.
 	emptyUntil := make([]atomic.Int64, len(shards))
+	// The run ends when every expiry is settled — deleted after an invocation
+	// reported it done, or dead-lettered — not when every close has arrived:
+	// an outcome the publisher lost must show as a shortfall, not as a run
+	// that never ends.
+	var deletedMu sync.Mutex
+	deleted := map[string]bool{} // message ids
 	// poll receives batches from the shards in turn, starting at first.
 	poll := func(first int, ready chan<- received) {
 		skipped := 0
@@ -419,13 +440,37 @@ func queuePath(ctx context.Context, o options, cfg aws.Config, secret string, pr
 				}
 				if len(del) > 0 {
 					wg.Go(func() {
-						_, _ = api.DeleteMessageBatch(pollCtx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(b.sh.url), Entries: del})
+						out, err := api.DeleteMessageBatch(pollCtx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(b.sh.url), Entries: del})
+						if err != nil {
+							return
+						}
+						deletedMu.Lock()
+						defer deletedMu.Unlock()
+						for _, ok := range out.Successful {
+							if i, err := strconv.Atoi(aws.ToString(ok.Id)); err == nil && i < len(b.msgs) {
+								deleted[aws.ToString(b.msgs[i].MessageId)] = true
+							}
+						}
 					})
 				}
 			}
 		})
 	}
-	waitErr := l.tally.waitAll(ctx, o.n, o.limit)
+	deadLettered := func() int {
+		attrs, err := api.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: dlq.QueueUrl,
+			AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages}})
+		if err != nil {
+			return 0
+		}
+		n, _ := strconv.Atoi(attrs.Attributes[string(sqstypes.QueueAttributeNameApproximateNumberOfMessages)])
+		return n
+	}
+	waitErr := waitSettled(ctx, o.n, o.limit, func() int {
+		deletedMu.Lock()
+		n := len(deleted)
+		deletedMu.Unlock()
+		return n + deadLettered()
+	})
 	cancel()
 	wg.Wait()
 	close(done)
@@ -435,13 +480,24 @@ func queuePath(ctx context.Context, o options, cfg aws.Config, secret string, pr
 	}
 	r.invocations = int(invocations.Load())
 	r.redeliveries = int(receives.Load()) - o.n
-	attrs, err := api.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: dlq.QueueUrl,
-		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages}})
-	if err == nil {
-		r.deadLettered, _ = strconv.Atoi(attrs.Attributes[string(sqstypes.QueueAttributeNameApproximateNumberOfMessages)])
-	}
+	r.deadLettered = deadLettered()
 	l.finish(&r)
 	return r, nil
+}
+
+// waitSettled waits until settled counts all n expiries, or limit passes.
+func waitSettled(ctx context.Context, n int, limit time.Duration, settled func() int) error {
+	deadline := time.Now().Add(limit)
+	for {
+		got := settled()
+		if got >= n {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("gave up after %v with %d of %d expiries settled", limit, got, n)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // sendAll puts one message per recharge on the queues, ten to a call, from
@@ -623,83 +679,135 @@ func runAsync(ctx context.Context, o options, cfg aws.Config, secret string, pro
 	return r, nil
 }
 
-// counting passes outcomes on to EventBridge and notes, for each recharge,
-// when it was first published closed and how many times.
-type counting struct {
-	next  closer.Publisher
-	tally *tally
-}
+// timed passes outcomes on to EventBridge and adds up how long that took,
+// for the progress line.
+type timed struct{ next closer.Publisher }
 
 var publishTime, publishCalls atomic.Int64
 
-func (c *counting) Publish(ctx context.Context, evs []closer.Event) []error {
+func (p *timed) Publish(ctx context.Context, evs []closer.Event) []error {
 	t0 := time.Now()
-	errs := c.next.Publish(ctx, evs)
+	errs := p.next.Publish(ctx, evs)
 	publishTime.Add(int64(time.Since(t0)))
 	publishCalls.Add(1)
-	for i, e := range evs {
-		if errs[i] == nil && e.DetailType == outcome.Closed {
-			if r, ok := e.Detail.(*recharge.Recharge); ok {
-				c.tally.closed(r.OutRechargeNo)
-			}
-		}
-	}
 	return errs
 }
 
-type tally struct {
-	mu    sync.Mutex
-	first map[string]time.Time
-	count int
-	all   chan struct{}
+// The bus and source the instances publish to.
+const (
+	busName = "close-recharge-outcomes"
+	source  = "wechatpay.recharge"
+)
+
+// arrivals is the PutEvents endpoint the instances' EventBridge publisher
+// posts to. It takes every entry, as EventBridge does, and keeps what arrived.
+type arrivals struct {
+	bus, source string
+	ids         atomic.Int64
+
+	mu        sync.Mutex
+	outcomes  map[outcomeKey]map[string]int // each distinct outcome (detail-type and detail) → how often it arrived
+	closedAt  map[string]time.Time          // out_recharge_no → when its first Recharge Closed arrived
+	malformed int
 }
 
-func newTally() *tally { return &tally{first: map[string]time.Time{}, all: make(chan struct{}, 1)} }
+// outcomeKey is what consumers dedupe on.
+type outcomeKey struct{ outRechargeNo, state string }
 
-func (t *tally) closed(no string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.count++
-	if _, seen := t.first[no]; !seen {
-		t.first[no] = time.Now()
+func newArrivals(bus, source string) *arrivals {
+	return &arrivals{bus: bus, source: source, outcomes: map[outcomeKey]map[string]int{}, closedAt: map[string]time.Time{}}
+}
+
+// ServeHTTP answers EventBridge's PutEvents.
+func (a *arrivals) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Entries []struct{ EventBusName, Source, DetailType, Detail string }
+	}
+	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+		http.Error(w, `{"__type":"ValidationException"}`, http.StatusBadRequest)
+		return
+	}
+	type entry struct{ EventId string }
+	out := struct {
+		FailedEntryCount int
+		Entries          []entry
+	}{}
+	at := time.Now()
+	a.mu.Lock()
+	for _, e := range in.Entries {
+		a.take(e.EventBusName, e.Source, e.DetailType, e.Detail, at)
+		out.Entries = append(out.Entries, entry{EventId: strconv.FormatInt(a.ids.Add(1), 10)})
+	}
+	a.mu.Unlock()
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	_ = json.NewEncoder(w).Encode(out)
+}
+
+// take notes one entry; mu is held.
+func (a *arrivals) take(bus, source, detailType, detail string, at time.Time) {
+	var d map[string]any
+	dec := json.NewDecoder(strings.NewReader(detail))
+	dec.UseNumber()
+	if bus != a.bus || source != a.source || dec.Decode(&d) != nil {
+		a.malformed++
+		return
+	}
+	no, _ := d["out_recharge_no"].(string)
+	state, _ := d["recharge_state"].(string)
+	if no == "" || detailType == outcome.Closed && state != recharge.StateClosed {
+		a.malformed++
+		return
+	}
+	// Re-encoded with its keys sorted: the same outcome however it was spelled.
+	canonical, err := json.Marshal(d)
+	if err != nil {
+		a.malformed++
+		return
+	}
+	k := outcomeKey{no, state}
+	if a.outcomes[k] == nil {
+		a.outcomes[k] = map[string]int{}
+	}
+	a.outcomes[k][detailType+"\n"+string(canonical)]++
+	if _, seen := a.closedAt[no]; !seen && detailType == outcome.Closed {
+		a.closedAt[no] = at
 	}
 }
 
-func (t *tally) closedCount() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return len(t.first)
+func (a *arrivals) closedCount() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.closedAt)
 }
 
-// waitAll waits until n recharges were published closed, or limit passes.
-func (t *tally) waitAll(ctx context.Context, n int, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for t.closedCount() < n {
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("gave up after %v with %d of %d closed", limit, t.closedCount(), n)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return nil
-}
-
-func (t *tally) results(start time.Time) (closed, duplicates int, drain time.Duration) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for _, at := range t.first {
+// results: recharges announced closed, outcomes that arrived again,
+// (out_recharge_no, recharge_state) pairs with different outcomes, malformed
+// entries, and the time from start to the last first close.
+func (a *arrivals) results(start time.Time) (closed, repeats, conflicts, malformed int, drain time.Duration) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, at := range a.closedAt {
 		drain = max(drain, at.Sub(start))
 	}
-	return len(t.first), t.count - len(t.first), drain
+	for _, distinct := range a.outcomes {
+		if len(distinct) > 1 {
+			conflicts++
+		}
+		for _, times := range distinct {
+			repeats += times - 1
+		}
+	}
+	return len(a.closedAt), repeats, conflicts, a.malformed, drain
 }
 
-func (t *tally) delays(start time.Time) (p50, p99 time.Duration) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if len(t.first) == 0 {
+func (a *arrivals) delays(start time.Time) (p50, p99 time.Duration) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.closedAt) == 0 {
 		return 0, 0
 	}
-	d := make([]time.Duration, 0, len(t.first))
-	for _, at := range t.first {
+	d := make([]time.Duration, 0, len(a.closedAt))
+	for _, at := range a.closedAt {
 		d = append(d, at.Sub(start))
 	}
 	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
@@ -719,27 +827,6 @@ func writeSecret() (string, error) {
 	path := filepath.Join(dir, "secret.json")
 	return path, os.WriteFile(path, b, 0o600)
 }
-
-// putEvents answers EventBridge's PutEvents, taking every entry.
-func putEvents(w http.ResponseWriter, r *http.Request) {
-	var in struct{ Entries []json.RawMessage }
-	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
-		http.Error(w, `{"__type":"ValidationException"}`, http.StatusBadRequest)
-		return
-	}
-	type entry struct{ EventId string }
-	out := struct {
-		FailedEntryCount int
-		Entries          []entry
-	}{}
-	for range in.Entries {
-		out.Entries = append(out.Entries, entry{EventId: strconv.FormatInt(eventIDs.Add(1), 10)})
-	}
-	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-	_ = json.NewEncoder(w).Encode(out)
-}
-
-var eventIDs atomic.Int64
 
 // awsHTTPClient keeps enough connections to moto open for every poller and
 // publisher at once.
