@@ -45,19 +45,19 @@ const (
 
 // prediction is how one invocation's close ends, before publishing.
 type prediction struct {
-	kind        string
-	code        string // WeChat Pay's code, for a refusal
-	rateLimited bool   // transient after a rate-limit answer: a batch record comes back later
-	reads       int    // times the secret is read
+	kind  string
+	code  string // WeChat Pay's code, for a refusal
+	reads int    // times the secret is read
 }
 
 // answer is how one call (or request) ended.
 type answer struct {
 	prediction
-	state    string // of a 2xx answer
-	business bool   // a business refusal, which a query settles
-	stale    bool   // fresher keys may cure it
-	retry    bool   // retryable
+	state       string // of a 2xx answer
+	business    bool   // a business refusal, which a query settles
+	stale       bool   // fresher keys may cure it
+	retry       bool   // retryable
+	rateLimited bool   // a rate-limit answer: a batch record gives up at once
 }
 
 type predictor struct {
@@ -156,7 +156,7 @@ func (p *predictor) call(op string) answer {
 }
 
 func transient(rateLimited bool) answer {
-	return answer{prediction: prediction{kind: kindTransient, rateLimited: rateLimited}, retry: true}
+	return answer{prediction: prediction{kind: kindTransient}, retry: true, rateLimited: rateLimited}
 }
 
 // request is one request and the answer it gets.

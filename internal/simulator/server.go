@@ -45,7 +45,7 @@ type Server struct {
 	merchantKeys map[string]*rsa.PublicKey // serial_no → key: several during a rotation
 	signMode     SignMode
 	recharges    map[string]*recharge.Recharge // sub_mchid/out_recharge_no
-	served       map[string][]byte             // the last recharge answered about each, as sent
+	served       map[string][][]byte           // the recharge answers sent about each
 	nonces       map[string]time.Time
 	prunedAt     time.Time
 	faults       []*Fault
@@ -86,7 +86,7 @@ func New(keys *Keys, opts ...Option) *Server {
 		keys:         *keys,
 		merchantKeys: map[string]*rsa.PublicKey{keys.MerchantSerialNo: &keys.MerchantKey.PublicKey},
 		recharges:    map[string]*recharge.Recharge{},
-		served:       map[string][]byte{},
+		served:       map[string][][]byte{},
 		nonces:       map[string]time.Time{},
 		calls:        map[string]int{},
 	}
@@ -481,8 +481,9 @@ func (s *Server) writeRecharge(w http.ResponseWriter, r *http.Request, rc *recha
 		return
 	}
 	body = ex.fault.spoil(body)
+	k := key(r.URL.Query().Get("sub_mchid"), r.PathValue("no"))
 	s.mu.Lock()
-	s.served[key(r.URL.Query().Get("sub_mchid"), r.PathValue("no"))] = body
+	s.served[k] = append(s.served[k], body)
 	s.mu.Unlock()
 	s.send(w, ex.fault, http.StatusOK, body)
 }
@@ -574,10 +575,12 @@ func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 // Matches reports how an answer about a recharge — as a client returned or
 // published it, in JSON — departs from WeChat Pay's record: it must name the
-// stored recharge in its stored state, and carry every field of the last
-// recharge answer served about it (the record as sent, unknown fields and
-// nested objects alike, and as spoiled by any fault), each with the value
-// served, and nothing else. A null stands for a field left out, on either side.
+// stored recharge in its stored state, and be one of the recharge answers
+// served about it (the record as sent, unknown fields and nested objects
+// alike, or as a fault spoiled it): every field of that answer, with the
+// value served, and nothing else. A null stands for a field left out, on
+// either side. Which answer it is does not matter: one served after the
+// client gave up may come last.
 func (s *Server) Matches(subMchid, outRechargeNo string, answer []byte) error {
 	rc, ok := s.Recharge(subMchid, outRechargeNo)
 	if !ok {
@@ -586,13 +589,7 @@ func (s *Server) Matches(subMchid, outRechargeNo string, answer []byte) error {
 	s.mu.Lock()
 	served := s.served[key(subMchid, outRechargeNo)]
 	s.mu.Unlock()
-	if served == nil {
-		return fmt.Errorf("no answer about %s/%s was served", subMchid, outRechargeNo)
-	}
-	var want, got map[string]any
-	if err := json.Unmarshal(served, &want); err != nil {
-		return fmt.Errorf("the served answer is not a JSON object: %w", err)
-	}
+	var got map[string]any
 	if err := json.Unmarshal(answer, &got); err != nil {
 		return fmt.Errorf("answer is not a JSON object: %w", err)
 	}
@@ -602,7 +599,17 @@ func (s *Server) Matches(subMchid, outRechargeNo string, answer []byte) error {
 			return fmt.Errorf("answer has %s = %v, the record %q", k, got[k], v)
 		}
 	}
-	return same("", got, want)
+	mismatch := fmt.Errorf("no answer about %s/%s was served", subMchid, outRechargeNo)
+	for _, body := range served {
+		var want map[string]any
+		if json.Unmarshal(body, &want) != nil {
+			continue
+		}
+		if mismatch = same("", got, want); mismatch == nil {
+			return nil
+		}
+	}
+	return mismatch
 }
 
 // same reports the first field in which got and want differ.
