@@ -66,7 +66,7 @@ func TestBatchOfEveryKind(t *testing.T) {
 	w.sim.Inject(simulator.Fault{Kind: simulator.FaultStatus, OutRechargeNo: "B6", Status: 429, Code: "RATELIMIT_EXCEEDED", Times: 100})
 	req := &requeued{handles: map[string]time.Duration{}}
 	var logs bytes.Buffer
-	h := handler.New(w.closer, slog.New(slog.NewJSONHandler(&logs, nil)), nil, handler.WithRequeuer(req))
+	h := handler.New(w.service(true, true), slog.New(slog.NewJSONHandler(&logs, nil)), nil, handler.WithRequeuer(req))
 	body := func(no string) string { return fmt.Sprintf(`{"sub_mchid":%q,"out_recharge_no":%q}`, modelSub, no) }
 	batch := sqsEvent(map[string]string{
 		"m1": body("B1"),                                                                                                   // closed now
@@ -156,7 +156,7 @@ func TestBatchRecordsRunSideBySide(t *testing.T) {
 		peak = max(peak, now)
 		mu.Unlock()
 	}
-	h := handler.New(w.closer, slog.New(slog.DiscardHandler), nil, handler.WithBatchParallelism(4))
+	h := handler.New(w.service(true, true), slog.New(slog.DiscardHandler), nil, handler.WithBatchParallelism(4))
 	out, err := h.Invoke(context.Background(), sqsEvent(bodies))
 	if err != nil || string(out) != `{"batchItemFailures":[]}` {
 		t.Fatalf("answer %s, %v", out, err)
@@ -179,7 +179,7 @@ func TestBatchClosesARechargeOnceForAllItsRecords(t *testing.T) {
 			w.publisher.fail = publishFails
 			req := &requeued{handles: map[string]time.Duration{}}
 			var logs bytes.Buffer
-			h := handler.New(w.closer, slog.New(slog.NewJSONHandler(&logs, nil)), nil, handler.WithRequeuer(req))
+			h := handler.New(w.service(true, true), slog.New(slog.NewJSONHandler(&logs, nil)), nil, handler.WithRequeuer(req))
 			d1 := fmt.Sprintf(`{"sub_mchid":%q,"out_recharge_no":"D1"}`, modelSub)
 			answer, err := h.Invoke(context.Background(), sqsEvent(map[string]string{
 				"m1": d1,

@@ -45,6 +45,7 @@ type Server struct {
 	merchantKeys map[string]*rsa.PublicKey // serial_no → key: several during a rotation
 	signMode     SignMode
 	recharges    map[string]*recharge.Recharge // sub_mchid/out_recharge_no
+	served       map[string][][]byte           // the recharge answers sent about each
 	nonces       map[string]time.Time
 	prunedAt     time.Time
 	faults       []*Fault
@@ -86,6 +87,7 @@ func New(keys *Keys, opts ...Option) *Server {
 		keys:         *keys,
 		merchantKeys: map[string]*rsa.PublicKey{keys.MerchantSerialNo: &keys.MerchantKey.PublicKey},
 		recharges:    map[string]*recharge.Recharge{},
+		served:       map[string][][]byte{},
 		nonces:       map[string]time.Time{},
 		calls:        map[string]int{},
 	}
@@ -252,18 +254,21 @@ func (s *Server) newRecharge(subMchid, outRechargeNo, scene, accountType string,
 	id := fmt.Sprintf("%s%012d", s.now().In(cst).Format("20060102"), s.seq)
 	s.mu.Unlock()
 	return &recharge.Recharge{
-		SpMchid:          s.keys.MchID,
-		SubMchid:         subMchid,
-		RechargeID:       id,
-		OutRechargeNo:    outRechargeNo,
-		RechargeChannel:  "BANK_TRANSFER",
-		AccountType:      accountType,
-		RechargeScene:    scene,
-		RechargeAmount:   &recharge.Amount{Amount: amount, Currency: "CNY"},
-		BankTransferInfo: &recharge.BankTransferInfo{BillNo: "BT" + id, Memo: "充值" + outRechargeNo, BankName: "招商银行", BankCardTail: "1234"},
-		AcceptTime:       stamp(s.now()),
-		// A field newer than the documented object: clients must pass it through.
-		Extra: map[string]json.RawMessage{"bank_account_name": json.RawMessage(`"深圳市某某有限公司"`)},
+		SpMchid:         s.keys.MchID,
+		SubMchid:        subMchid,
+		RechargeID:      id,
+		OutRechargeNo:   outRechargeNo,
+		RechargeChannel: "BANK_TRANSFER",
+		AccountType:     accountType,
+		RechargeScene:   scene,
+		RechargeAmount:  &recharge.Amount{Amount: amount, Currency: "CNY"},
+		BankTransferInfo: &recharge.BankTransferInfo{BillNo: "BT" + id, Memo: "充值" + outRechargeNo, BankName: "招商银行", BankCardTail: "1234",
+			Extra: map[string]json.RawMessage{"bank_branch": json.RawMessage(`"深圳分行"`)}},
+		AcceptTime: stamp(s.now()),
+		// Fields newer than the documented object, a nested one among them:
+		// clients must pass them through.
+		Extra: map[string]json.RawMessage{"bank_account_name": json.RawMessage(`"深圳市某某有限公司"`),
+			"online_bank_recharge_info": json.RawMessage(`{"bank_type":"CMB","channel":{"id":7}}`)},
 	}
 }
 
@@ -485,7 +490,12 @@ func (s *Server) writeRecharge(w http.ResponseWriter, r *http.Request, rc *recha
 		s.writeError(w, http.StatusInternalServerError, "SYSTEM_ERROR", "系统错误")
 		return
 	}
-	s.send(w, ex.fault, http.StatusOK, ex.fault.spoil(body))
+	body = ex.fault.spoil(body)
+	k := key(r.URL.Query().Get("sub_mchid"), r.PathValue("no"))
+	s.mu.Lock()
+	s.served[k] = append(s.served[k], body)
+	s.mu.Unlock()
+	s.send(w, ex.fault, http.StatusOK, body)
 }
 
 // stored returns a copy of the recharge a close or query request names.
@@ -574,51 +584,62 @@ func (r *recorder) WriteHeader(status int) {
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 // Matches reports how an answer about a recharge — as a client returned or
-// published it, in JSON — departs from the stored record: every field the
-// answer carries must equal the record's, nested objects alike. An answer may
-// leave fields out or null; it may not name another recharge or another state.
+// published it, in JSON — departs from WeChat Pay's record: it must name the
+// stored recharge in its stored state, and be one of the recharge answers
+// served about it (the record as sent, unknown fields and nested objects
+// alike, or as a fault spoiled it): every field of that answer, with the
+// value served, and nothing else. A null stands for a field left out, on
+// either side. Which answer it is does not matter: one served after the
+// client gave up may come last.
 func (s *Server) Matches(subMchid, outRechargeNo string, answer []byte) error {
 	rc, ok := s.Recharge(subMchid, outRechargeNo)
 	if !ok {
 		return fmt.Errorf("no recharge %s/%s is stored", subMchid, outRechargeNo)
 	}
-	stored, err := json.Marshal(rc)
-	if err != nil {
-		return err
-	}
-	var want, got map[string]any
-	if err := json.Unmarshal(stored, &want); err != nil {
-		return err
-	}
+	s.mu.Lock()
+	served := s.served[key(subMchid, outRechargeNo)]
+	s.mu.Unlock()
+	var got map[string]any
 	if err := json.Unmarshal(answer, &got); err != nil {
 		return fmt.Errorf("answer is not a JSON object: %w", err)
 	}
-	for _, k := range []string{"sub_mchid", "out_recharge_no", "recharge_state"} {
-		if _, ok := got[k]; !ok {
-			return fmt.Errorf("answer has no %s", k)
+	for k, v := range map[string]string{"sp_mchid": rc.SpMchid, "sub_mchid": rc.SubMchid,
+		"out_recharge_no": rc.OutRechargeNo, "recharge_state": rc.RechargeState} {
+		if got[k] != v {
+			return fmt.Errorf("answer has %s = %v, the record %q", k, got[k], v)
 		}
 	}
-	return subset("", got, want)
-}
-
-func subset(path string, got, want map[string]any) error {
-	for k, g := range got {
-		w, ok := want[k]
-		if gm, isMap := g.(map[string]any); isMap {
-			wm, _ := w.(map[string]any)
-			if !ok || wm == nil {
-				return fmt.Errorf("answer has %s%s, the record has not", path, k)
-			}
-			if err := subset(path+k+".", gm, wm); err != nil {
-				return err
-			}
+	mismatch := fmt.Errorf("no answer about %s/%s was served", subMchid, outRechargeNo)
+	for _, body := range served {
+		var want map[string]any
+		if json.Unmarshal(body, &want) != nil {
 			continue
 		}
-		if g == nil {
-			continue // null says nothing: WeChat Pay writes it for fields it leaves empty
+		if mismatch = same("", got, want); mismatch == nil {
+			return nil
 		}
-		if !ok || !reflect.DeepEqual(g, w) {
-			return fmt.Errorf("answer has %s%s = %v, the record %v", path, k, g, w)
+	}
+	return mismatch
+}
+
+// same reports the first field in which got and want differ.
+func same(path string, got, want map[string]any) error {
+	for k, w := range want {
+		if _, ok := got[k]; !ok && w != nil {
+			return fmt.Errorf("answer has no %s%s; WeChat Pay sent %v", path, k, w)
+		}
+	}
+	for k, g := range got {
+		w := want[k]
+		gm, gIsMap := g.(map[string]any)
+		wm, wIsMap := w.(map[string]any)
+		switch {
+		case gIsMap && wIsMap:
+			if err := same(path+k+".", gm, wm); err != nil {
+				return err
+			}
+		case !reflect.DeepEqual(g, w):
+			return fmt.Errorf("answer has %s%s = %v; WeChat Pay sent %v", path, k, g, w)
 		}
 	}
 	return nil

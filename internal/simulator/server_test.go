@@ -354,3 +354,50 @@ func TestApply(t *testing.T) {
 		t.Fatalf("bad apply: %d %s", resp.StatusCode, out)
 	}
 }
+
+// Matches holds an answer to the recharge as served, every field of it: a
+// field left out, an unknown field dropped, a value changed or a field added
+// is a mismatch, and so is an answer about another recharge or state.
+func TestMatchesWantsEveryFieldServed(t *testing.T) {
+	k := testKeys(t)
+	sim, url := start(t)
+	if err := sim.Matches(sub, "R1", []byte(`{}`)); err == nil {
+		t.Error("an answer about a recharge never served matched")
+	}
+	resp, served := request{method: "GET", uri: queryURI}.send(t, url, k)
+	if resp.StatusCode != 200 {
+		t.Fatalf("query: %d %s", resp.StatusCode, served)
+	}
+	if err := sim.Matches(sub, "R1", served); err != nil {
+		t.Fatalf("the answer as served: %v", err)
+	}
+	var record map[string]any
+	if err := json.Unmarshal(served, &record); err != nil {
+		t.Fatal(err)
+	}
+	for _, field := range []string{"recharge_amount", "bank_transfer_info", "bank_account_name", "online_bank_recharge_info"} {
+		if _, ok := record[field]; !ok {
+			t.Fatalf("the simulator's record has no %s to check: %s", field, served)
+		}
+	}
+	edits := map[string]func(m map[string]any){
+		"recharge_amount left out":        func(m map[string]any) { delete(m, "recharge_amount") },
+		"bank_transfer_info null":         func(m map[string]any) { m["bank_transfer_info"] = nil },
+		"an unknown field dropped":        func(m map[string]any) { delete(m, "bank_account_name") },
+		"a nested unknown field dropped":  func(m map[string]any) { delete(m["bank_transfer_info"].(map[string]any), "bank_branch") },
+		"an amount changed":               func(m map[string]any) { m["recharge_amount"].(map[string]any)["amount"] = 1 },
+		"a field added":                   func(m map[string]any) { m["remark"] = "x" },
+		"another state":                   func(m map[string]any) { m["recharge_state"] = "CLOSED" },
+		"another recharge":                func(m map[string]any) { m["out_recharge_no"] = "R2" },
+		"an unknown object's field added": func(m map[string]any) { m["online_bank_recharge_info"].(map[string]any)["x"] = 1 },
+	}
+	for name, edit := range edits {
+		var m map[string]any
+		_ = json.Unmarshal(served, &m)
+		edit(m)
+		b, _ := json.Marshal(m)
+		if err := sim.Matches(sub, "R1", b); err == nil {
+			t.Errorf("%s: matched %s", name, b)
+		}
+	}
+}
