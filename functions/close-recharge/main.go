@@ -85,9 +85,9 @@ func build(ctx context.Context, getenv func(string) string, stdout io.Writer) (*
 	// event run; the first invocation then finds the keys, or the read under way.
 	keys.Prefetch(ctx, secretPrefetchTimeout)
 	svc := closer.New(keys, wechatPay, publisher)
-	var hopts []handler.Option
+	hopts := []handler.Option{handler.WithMaxReceiveCount(cfg.MaxReceiveCount)}
 	if usesAWS {
-		// Transient SQS records come back within seconds.
+		// Transient SQS records come back after the receive budget's delay, not the visibility timeout.
 		hopts = append(hopts, handler.WithRequeuer(&queue.Visibility{API: sqs.NewFromConfig(awsCfg)}))
 	}
 	return handler.New(svc, logger, metrics.NewEMF(stdout, cfg.Namespace, keys), hopts...), nil

@@ -58,11 +58,12 @@ const BatchParallelism = 10
 
 // Handler implements lambda.Handler.
 type Handler struct {
-	closer   Closer
-	logger   *slog.Logger
-	metrics  Metrics
-	requeuer Requeuer
-	parallel int
+	closer     Closer
+	logger     *slog.Logger
+	metrics    Metrics
+	requeuer   Requeuer
+	parallel   int
+	maxReceive int
 }
 
 // Option configures a Handler.
@@ -70,6 +71,11 @@ type Option func(*Handler)
 
 // WithRequeuer brings transient SQS records back within seconds.
 func WithRequeuer(r Requeuer) Option { return func(h *Handler) { h.requeuer = r } }
+
+// WithMaxReceiveCount is the expiry queue's maxReceiveCount: a record still
+// transient on that receive publishes GAVE_UP before the queue hands it to
+// its dead-letter queue. Without it (0) nothing is known to be the last try.
+func WithMaxReceiveCount(n int) Option { return func(h *Handler) { h.maxReceive = max(n, 0) } }
 
 // WithBatchParallelism replaces BatchParallelism.
 func WithBatchParallelism(n int) Option { return func(h *Handler) { h.parallel = max(n, 1) } }
@@ -126,17 +132,48 @@ func (h *Handler) report(ctx context.Context, req trigger.Request, res closer.Re
 	}
 }
 
-// Delays before a transient record comes back; rate-limited ones wait longer,
-// and a random part spreads a burst's returns. An invalid record comes back
-// after a second too: every receive counts toward the queue's
+// The receive budget. Every receive counts toward the queue's
+// maxReceiveCount, so the delay before a transient record comes back grows
+// with its receive count — doubling from requeueFirst, capped at requeueMax,
+// its last fifth random so that a burst's returns spread — and a record lives
+// through a WeChat Pay outage of half an hour or more before it can be
+// dead-lettered (with the template's default maxReceiveCount). requeueMax
+// bounds how long a record may still wait once the outage is over.
+const (
+	requeueFirst = 5 * time.Second
+	requeueMax   = 5 * time.Minute
+)
+
+// requeueInvalid is how soon a record that never reached WeChat Pay because it
+// is invalid comes back: every receive counts toward the queue's
 // maxReceiveCount, so it reaches the dead-letter queue (and its alarm) within
 // seconds rather than after that many whole visibility timeouts.
-const (
-	requeueAfter          = 2 * time.Second
-	requeueAfterRateLimit = 5 * time.Second
-	requeueSpread         = 3 * time.Second
-	requeueInvalid        = time.Second
-)
+const requeueInvalid = time.Second
+
+// refusalFinalReceive is the first receive on which a refusal of a recharge
+// still RECHARGING is final. Before it, the refusal may be a close of the same
+// recharge in flight elsewhere (SQS delivers a message twice at times, and a
+// schedule and a rule may name one expiry), so the record comes back once that
+// other invocation must be over and asks again.
+const refusalFinalReceive = 3
+
+// receiveDelay is the range of the delay before a record comes back after its
+// receive'th receive (0, not known, counts as the first).
+func receiveDelay(receive int) (lo, hi time.Duration) {
+	d := requeueMax
+	if receive < 2 {
+		d = requeueFirst
+	} else if receive < 10 { // beyond, the doubling is past the cap (and would overflow later)
+		d = min(requeueFirst<<(receive-1), requeueMax)
+	}
+	return d - d/5, d
+}
+
+// jittered is a delay drawn from receiveDelay's range.
+func jittered(receive int) time.Duration {
+	lo, hi := receiveDelay(receive)
+	return lo + rand.N(hi-lo+1)
+}
 
 // item is one record of a batch on its way through.
 type item struct {
@@ -146,17 +183,21 @@ type item struct {
 	err     error
 	elapsed time.Duration
 	same    *item // an earlier record of the batch naming the same recharge, whose answer this one shares
+	held    bool  // a refusal not yet final: the record comes back to ask again
+	gaveUp  *closer.Result
 }
 
 // batch closes the records of an SQS batch side by side, publishes their
 // outcomes together, and answers which records the queue must keep: the
-// transient ones (brought back within seconds), the invalid ones (brought back
-// after a second, so that the redrive policy hands them to the dead-letter
-// queue within seconds), configuration failures, and refusals nobody else
-// would hear of (no bus).
+// transient ones (brought back after the receive budget's delay; on their
+// last allowed receive they publish GAVE_UP first, on their way to the
+// dead-letter queue), the invalid ones, configuration failures, refusals not
+// yet final, and refusals nobody else would hear of (no bus).
 func (h *Handler) batch(ctx context.Context, records []trigger.Record) ([]byte, error) {
 	ctx = pace.Deferrable(ctx) // a rate-limited record goes back to its queue, not into a backoff
+	var span time.Duration     // how long an invocation may run: a close in flight elsewhere ends within it
 	if dl, ok := ctx.Deadline(); ok {
+		span = time.Until(dl)
 		// Publishing and bringing records back end in time to answer, as closes do.
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithDeadline(ctx, dl.Add(-closer.AnswerMargin))
@@ -196,19 +237,33 @@ func (h *Handler) batch(ctx context.Context, records []trigger.Record) ([]byte, 
 	var settled []*closer.Result
 	var at []int
 	for i := range items {
-		if items[i].err == nil && items[i].same == nil {
-			settled, at = append(settled, &items[i].res), append(at, i)
+		it := &items[i]
+		if it.same != nil {
+			continue
+		}
+		switch {
+		case it.err == nil && !h.refusalFinal(it):
+			it.held = true
+		case it.err == nil:
+			settled, at = append(settled, &it.res), append(at, i)
+		case fault.KindOf(it.err) == fault.Transient && h.lastReceive(it.rec):
+			gaveUp := closer.GaveUpResult(it.req.SubMchid, it.req.OutRechargeNo, it.rec.ReceiveCount, it.err)
+			it.gaveUp = &gaveUp
+			settled, at = append(settled, it.gaveUp), append(at, i)
 		}
 	}
 	for j, err := range h.closer.Publish(ctx, settled) {
-		if err != nil {
-			items[at[j]].err = err
+		if it := &items[at[j]]; err != nil && it.gaveUp == nil {
+			it.err = err
+		} else if err != nil {
+			h.logger.ErrorContext(ctx, "GAVE_UP not published; the record goes to the dead-letter queue unannounced",
+				"message_id", it.rec.MessageID, "error", err.Error())
 		}
 	}
 	for i := range items {
 		if f := items[i].same; f != nil {
 			// Its own line counts no requests: they are on the first record's.
-			items[i].res, items[i].err = f.res, f.err
+			items[i].res, items[i].err, items[i].held, items[i].gaveUp = f.res, f.err, f.held, f.gaveUp
 			items[i].res.Exchange = recharge.Exchange{}
 		}
 	}
@@ -218,11 +273,11 @@ func (h *Handler) batch(ctx context.Context, records []trigger.Record) ([]byte, 
 	back := map[string]map[string]time.Duration{} // queue ARN → receipt handle → delay
 	for i := range items {
 		it := &items[i]
-		kept[i] = it.err != nil || it.res.Outcome == closer.Refused && !it.res.Published
+		kept[i] = it.err != nil || it.held || it.res.Outcome == closer.Refused && !it.res.Published
 		if kept[i] {
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: it.rec.MessageID})
 		}
-		if after, soon := requeueDelay(it.err); soon && h.requeuer != nil {
+		if after, soon := requeueDelay(it, span); soon && h.requeuer != nil {
 			if back[it.rec.QueueARN] == nil {
 				back[it.rec.QueueARN] = map[string]time.Duration{}
 			}
@@ -241,28 +296,59 @@ func (h *Handler) batch(ctx context.Context, records []trigger.Record) ([]byte, 
 		}
 		req := it.req
 		req.Kind = trigger.SQS
-		attrs := []slog.Attr{slog.String("message_id", it.rec.MessageID), slog.Bool("kept_in_queue", kept[i])}
+		attrs := []slog.Attr{slog.String("message_id", it.rec.MessageID), slog.Bool("kept_in_queue", kept[i]),
+			slog.Int("receive_count", it.rec.ReceiveCount)}
 		if it.same != nil {
 			attrs = append(attrs, slog.String("answered_with", it.same.rec.MessageID))
+		}
+		if it.held {
+			attrs = append(attrs, slog.Bool("asks_again", true))
+		}
+		if it.gaveUp != nil {
+			attrs = append(attrs, slog.Bool("gave_up", true), slog.Bool("gave_up_published", it.gaveUp.Published))
 		}
 		h.report(ctx, req, it.res, it.err, it.elapsed, attrs...)
 	}
 	return json.Marshal(resp)
 }
 
-// requeueDelay is how soon a kept record should be received again: soon for
-// transient and invalid ones; the others (configuration failures, refusals
-// nobody else hears of) wait out the visibility timeout.
-func requeueDelay(err error) (time.Duration, bool) {
-	switch fault.KindOf(err) {
+// refusalFinal reports whether a settled record's outcome stands. A refusal of
+// a recharge still RECHARGING (a business rule's, Conflict) is final only from
+// refusalFinalReceive on, or on the last allowed receive; a record that does
+// not say its receive count did not come from SQS and is judged at once.
+func (h *Handler) refusalFinal(it *item) bool {
+	r := it.rec.ReceiveCount
+	if it.res.Outcome != closer.Refused || it.res.Failure.Reason != fault.Conflict || r == 0 {
+		return true
+	}
+	return r >= refusalFinalReceive || h.lastReceive(it.rec)
+}
+
+// lastReceive reports whether rec is on its last allowed receive: kept once
+// more, the queue hands it to its dead-letter queue.
+func (h *Handler) lastReceive(rec trigger.Record) bool {
+	return h.maxReceive > 0 && rec.ReceiveCount >= h.maxReceive
+}
+
+// requeueDelay is how soon a kept record should be received again: after the
+// receive budget's delay for transient ones; not before any other invocation
+// of the same recharge must be over for a refusal asked again; within a second
+// for invalid ones WeChat Pay never saw. The others — configuration failures,
+// WeChat Pay's own PARAM_ERROR, refusals nobody else hears of — wait out the
+// visibility timeout: resending them within seconds would only spend WeChat
+// Pay's rate on the same answer.
+func requeueDelay(it *item, span time.Duration) (time.Duration, bool) {
+	switch {
+	case it.held:
+		return max(jittered(it.rec.ReceiveCount), span), true
+	case it.err == nil:
+		return 0, false
+	}
+	switch fe := fault.As(it.err); fe.Kind {
 	case fault.Transient:
-		after := requeueAfter
-		if fault.As(err).Why() == fault.Unavailable {
-			after = requeueAfterRateLimit
-		}
-		return after + rand.N(requeueSpread), true
+		return jittered(it.rec.ReceiveCount), true
 	case fault.InvalidInput:
-		return requeueInvalid, true
+		return requeueInvalid, fe.Status == 0
 	}
 	return 0, false
 }
