@@ -33,6 +33,14 @@ type Publisher interface {
 	Publish(ctx context.Context, events []Event) []error
 }
 
+// A Publisher sends up to EventsPerCall events a call (EventBridge's
+// PutEvents limit) and up to CallsAtOnce calls side by side: a batch's
+// publishing takes one call's time per CallsAtOnce × EventsPerCall outcomes.
+const (
+	EventsPerCall = 10
+	CallsAtOnce   = 10
+)
+
 // Event is one outcome as published: its detail type and its detail.
 type Event struct {
 	DetailType string

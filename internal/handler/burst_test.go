@@ -23,12 +23,20 @@ import (
 // was asked to publish.
 type scripted struct {
 	mu        sync.Mutex
-	answers   map[string]func() (closer.Result, error) // out_recharge_no → its answer
+	answers   map[string]func() (closer.Result, error) // out_recharge_no → its answer; others are closed
 	published []closer.Result
+	deadlines []time.Time // each Settle's deadline
 }
 
-func (s *scripted) Settle(_ context.Context, _, no string) (closer.Result, error) {
-	return s.answers[no]()
+func (s *scripted) Settle(ctx context.Context, _, no string) (closer.Result, error) {
+	dl, _ := ctx.Deadline()
+	s.mu.Lock()
+	s.deadlines = append(s.deadlines, dl)
+	s.mu.Unlock()
+	if a, ok := s.answers[no]; ok {
+		return a()
+	}
+	return closer.Result{Outcome: closer.Closed}, nil
 }
 
 func (s *scripted) Close(ctx context.Context, sub, no string) (closer.Result, error) {
@@ -302,5 +310,32 @@ func TestRepeatedMessageIDIsListedOnce(t *testing.T) {
 	listed, _ := invokeBatch(t, h, record{"m1", "R1", 1}, record{"m1", "R1", 1}, record{"m2", "R2", 1})
 	if !slices.Equal(listed, []string{"m1"}) || len(c.published) != 1 {
 		t.Errorf("listed %v, published %d; want m1 once and R2's outcome published", listed, len(c.published))
+	}
+}
+
+// A batch's closes leave time to publish its outcomes and bring its records
+// back, more the larger the batch: a batch of 100 publishes in one round of
+// calls side by side, inside the second every close keeps free anyway; one of
+// 250 needs three rounds, and its closes end two seconds earlier still.
+func TestPublishingReserveGrowsWithTheBatch(t *testing.T) {
+	for _, tt := range []struct {
+		records int
+		earlier time.Duration
+	}{{10, 0}, {100, 0}, {250, 2 * time.Second}} {
+		c, h := newScripted(nil)
+		var recs []record
+		for i := range tt.records {
+			recs = append(recs, record{id: "m" + strconv.Itoa(i), no: "R" + strconv.Itoa(i), receive: 1})
+		}
+		start := time.Now()
+		invokeBatch(t, h, recs...)
+		// The batch ran within 30 s of start; its closes had until then, less the answer margin and the reserve.
+		want := start.Add(30*time.Second - closer.AnswerMargin - tt.earlier)
+		for _, dl := range c.deadlines {
+			if d := dl.Sub(want); d > time.Second || d < -time.Second/2 {
+				t.Fatalf("%d records: a close's deadline is %v from the invocation's less %v, want within a second of it",
+					tt.records, dl.Sub(start.Add(30*time.Second)), closer.AnswerMargin+tt.earlier)
+			}
+		}
 	}
 }

@@ -203,6 +203,12 @@ func (h *Handler) batch(ctx context.Context, records []trigger.Record) ([]byte, 
 		ctx, cancel = context.WithDeadline(ctx, dl.Add(-closer.AnswerMargin))
 		defer cancel()
 	}
+	settleCtx := ctx
+	if dl, ok := ctx.Deadline(); ok && wrapUp(len(records)) > 0 {
+		var cancel context.CancelFunc
+		settleCtx, cancel = context.WithDeadline(ctx, dl.Add(-wrapUp(len(records))))
+		defer cancel()
+	}
 	items := make([]item, len(records))
 	turn := make(chan struct{}, h.parallel)
 	var wg sync.WaitGroup
@@ -228,7 +234,7 @@ func (h *Handler) batch(ctx context.Context, records []trigger.Record) ([]byte, 
 		wg.Go(func() {
 			defer func() { <-turn }()
 			start := time.Now()
-			it.res, it.err = h.closer.Settle(ctx, it.req.SubMchid, it.req.OutRechargeNo)
+			it.res, it.err = h.closer.Settle(settleCtx, it.req.SubMchid, it.req.OutRechargeNo)
 			it.elapsed = time.Since(start)
 		})
 	}
@@ -310,6 +316,18 @@ func (h *Handler) batch(ctx context.Context, records []trigger.Record) ([]byte, 
 		h.report(ctx, req, it.res, it.err, it.elapsed, attrs...)
 	}
 	return json.Marshal(resp)
+}
+
+// wrapUp is how much earlier than its own deadline a batch's closes end, so
+// that its outcomes are published and its records brought back in time. A
+// close keeps a second free before its deadline in any case (the WeChat Pay
+// client's reserve): enough for one round of calls side by side — publishing
+// up to CallsAtOnce × EventsPerCall outcomes, then bringing as many records
+// back. Each further round needs another second.
+func wrapUp(records int) time.Duration {
+	perRound := closer.CallsAtOnce * closer.EventsPerCall
+	rounds := (records + perRound - 1) / perRound
+	return time.Duration(max(rounds-1, 0)) * time.Second
 }
 
 // refusalFinal reports whether a settled record's outcome stands. A refusal of
