@@ -87,8 +87,10 @@ func build(ctx context.Context, getenv func(string) string, stdout io.Writer) (*
 	svc := closer.New(keys, wechatPay, publisher)
 	hopts := []handler.Option{handler.WithMaxReceiveCount(cfg.MaxReceiveCount)}
 	if usesAWS {
-		// Transient SQS records come back after the receive budget's delay, not the visibility timeout.
-		hopts = append(hopts, handler.WithRequeuer(&queue.Visibility{API: sqs.NewFromConfig(awsCfg)}))
+		// Transient SQS records come back after the receive budget's delay, not the visibility timeout;
+		// records that got no turn to call WeChat Pay come back as copies, spending none of its receives.
+		sqsAPI := sqs.NewFromConfig(awsCfg)
+		hopts = append(hopts, handler.WithRequeuer(&queue.Visibility{API: sqsAPI}), handler.WithResender(&queue.Copies{API: sqsAPI}))
 	}
 	return handler.New(svc, logger, metrics.NewEMF(stdout, cfg.Namespace, keys), hopts...), nil
 }

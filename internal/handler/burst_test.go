@@ -3,6 +3,8 @@ package handler
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"maps"
 	"os"
@@ -17,6 +19,8 @@ import (
 
 	"close-recharge/internal/closer"
 	"close-recharge/internal/fault"
+	"close-recharge/internal/pace"
+	"close-recharge/internal/recharge"
 )
 
 // scripted is a Closer whose answers are set per recharge; it keeps what it
@@ -337,5 +341,71 @@ func TestPublishingReserveGrowsWithTheBatch(t *testing.T) {
 					tt.records, dl.Sub(start.Add(30*time.Second)), closer.AnswerMargin+tt.earlier)
 			}
 		}
+	}
+}
+
+// copies records what the handler copied back to the queue; fail makes every copy fail.
+type copies struct {
+	mu     sync.Mutex
+	bodies map[string]string
+	after  map[string]time.Duration
+	fail   bool
+}
+
+func (c *copies) ResendLater(_ context.Context, _ string, bodies map[string]string, after map[string]time.Duration) map[string]error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	failed := map[string]error{}
+	for id := range bodies {
+		if c.fail {
+			failed[id] = errors.New("queue down")
+			continue
+		}
+		c.bodies[id], c.after[id] = bodies[id], after[id]
+	}
+	return failed
+}
+
+// A record that got no turn to call WeChat Pay — nothing was sent — costs no
+// receive: a delayed copy goes back on the queue and the original is not
+// listed (the event source mapping deletes it). One whose retry got no turn
+// after a request went out, or that failed otherwise, is kept as before; so
+// is one whose copy could not be sent.
+func TestRecordsWithoutATurnAreCopiedNotKept(t *testing.T) {
+	noTurn := fault.Timeout(fmt.Errorf("%w: %w", pace.ErrNoTurn, context.DeadlineExceeded), "no turn")
+	answers := map[string]func() (closer.Result, error){
+		"R1": func() (closer.Result, error) { return closer.Result{}, noTurn },
+		"R2": func() (closer.Result, error) { return closer.Result{Exchange: recharge.Exchange{Attempts: 1}}, noTurn },
+		"R3": func() (closer.Result, error) { return closer.Result{}, unavailable },
+	}
+	for _, fail := range []bool{false, true} {
+		t.Run(fmt.Sprint("copy fails ", fail), func(t *testing.T) {
+			cp := &copies{bodies: map[string]string{}, after: map[string]time.Duration{}, fail: fail}
+			c, h := newScripted(answers, WithResender(cp), WithMaxReceiveCount(15))
+			listed, back := invokeBatch(t, h, record{"m1", "R1", 15}, record{"m2", "R2", 1}, record{"m3", "R3", 1}, record{"m4", "R1", 1})
+			if fail {
+				if !slices.Equal(listed, []string{"m1", "m2", "m3", "m4"}) || back["m1"] == 0 {
+					t.Errorf("copies failed: listed %v, back %v; want all listed and brought back", listed, back)
+				}
+				// m1, on its last receive and not copied, gives up as any transient record.
+				if len(c.published) != 1 || c.published[0].Failure.Error.Code != closer.CodeGaveUp {
+					t.Errorf("published %+v, want m1's GAVE_UP", c.published)
+				}
+				return
+			}
+			if !slices.Equal(listed, []string{"m2", "m3"}) {
+				t.Errorf("listed %v, want m2 and m3: m1 and m4 (same recharge) got no turn and are copied", listed)
+			}
+			lo, hi := receiveDelay(1)
+			if len(cp.bodies) != 1 || cp.bodies["m1"] == "" || cp.after["m1"] < lo || cp.after["m1"] > hi {
+				t.Errorf("copied %v after %v; want m1 alone after %v–%v", cp.bodies, cp.after, lo, hi)
+			}
+			if _, ok := back["m1"]; ok {
+				t.Errorf("m1 copied and also brought back: %v", back)
+			}
+			if len(c.published) != 0 {
+				t.Errorf("published %+v for records that got no turn, want nothing", c.published)
+			}
+		})
 	}
 }

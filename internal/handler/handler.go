@@ -7,6 +7,7 @@ package handler
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"maps"
 	"math/rand/v2"
@@ -42,6 +43,17 @@ type Requeuer interface {
 	RetrySoon(ctx context.Context, queueARN string, after map[string]time.Duration) map[string]error
 }
 
+// Resender puts a delayed copy of records on the queue they came from (the
+// SQS adapter sends ten to a call): each record of queueARN, by message id,
+// with its body, visible after its delay. A record that got no turn to call
+// WeChat Pay is copied rather than kept: the copy starts with no receives,
+// where keeping the original would spend one of its queue's maxReceiveCount
+// on a try that never happened. It returns the records it could not copy,
+// with why.
+type Resender interface {
+	ResendLater(ctx context.Context, queueARN string, bodies map[string]string, after map[string]time.Duration) map[string]error
+}
+
 // Metrics records one invocation's figures.
 type Metrics interface {
 	Record(metrics.Invocation) error
@@ -62,6 +74,7 @@ type Handler struct {
 	logger     *slog.Logger
 	metrics    Metrics
 	requeuer   Requeuer
+	resender   Resender
 	parallel   int
 	maxReceive int
 }
@@ -71,6 +84,10 @@ type Option func(*Handler)
 
 // WithRequeuer brings transient SQS records back within seconds.
 func WithRequeuer(r Requeuer) Option { return func(h *Handler) { h.requeuer = r } }
+
+// WithResender copies records that got no turn to call WeChat Pay back to
+// their queue instead of keeping them.
+func WithResender(r Resender) Option { return func(h *Handler) { h.resender = r } }
 
 // WithMaxReceiveCount is the expiry queue's maxReceiveCount: a record still
 // transient on that receive publishes GAVE_UP before the queue hands it to
@@ -185,6 +202,7 @@ type item struct {
 	same    *item // an earlier record of the batch naming the same recharge, whose answer this one shares
 	held    bool  // a refusal not yet final: the record comes back to ask again
 	gaveUp  *closer.Result
+	copied  bool // it got no turn to call WeChat Pay, and a copy of it is back on the queue
 }
 
 // batch closes the records of an SQS batch side by side, publishes their
@@ -240,6 +258,11 @@ func (h *Handler) batch(ctx context.Context, records []trigger.Record) ([]byte, 
 	}
 	wg.Wait()
 
+	for i := range items {
+		it := &items[i]
+		it.copied = h.resender != nil && it.same == nil && errors.Is(it.err, pace.ErrNoTurn) && it.res.Exchange.Attempts == 0
+	}
+	h.resend(ctx, items)
 	var settled []*closer.Result
 	var at []int
 	for i := range items {
@@ -252,6 +275,7 @@ func (h *Handler) batch(ctx context.Context, records []trigger.Record) ([]byte, 
 			it.held = true
 		case it.err == nil:
 			settled, at = append(settled, &it.res), append(at, i)
+		case it.copied:
 		case fault.KindOf(it.err) == fault.Transient && h.lastReceive(it.rec):
 			gaveUp := closer.GaveUpResult(it.req.SubMchid, it.req.OutRechargeNo, it.rec.ReceiveCount, it.err)
 			it.gaveUp = &gaveUp
@@ -269,7 +293,8 @@ func (h *Handler) batch(ctx context.Context, records []trigger.Record) ([]byte, 
 	for i := range items {
 		if f := items[i].same; f != nil {
 			// Its own line counts no requests: they are on the first record's.
-			items[i].res, items[i].err, items[i].held, items[i].gaveUp = f.res, f.err, f.held, f.gaveUp
+			// The first one's copy stands for it too.
+			items[i].res, items[i].err, items[i].held, items[i].gaveUp, items[i].copied = f.res, f.err, f.held, f.gaveUp, f.copied
 			items[i].res.Exchange = recharge.Exchange{}
 		}
 	}
@@ -279,7 +304,7 @@ func (h *Handler) batch(ctx context.Context, records []trigger.Record) ([]byte, 
 	back := map[string]map[string]time.Duration{} // queue ARN → receipt handle → delay
 	for i := range items {
 		it := &items[i]
-		kept[i] = it.err != nil || it.held || it.res.Outcome == closer.Refused && !it.res.Published
+		kept[i] = !it.copied && (it.err != nil || it.held || it.res.Outcome == closer.Refused && !it.res.Published)
 		if kept[i] {
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: it.rec.MessageID})
 		}
@@ -313,9 +338,40 @@ func (h *Handler) batch(ctx context.Context, records []trigger.Record) ([]byte, 
 		if it.gaveUp != nil {
 			attrs = append(attrs, slog.Bool("gave_up", true), slog.Bool("gave_up_published", it.gaveUp.Published))
 		}
+		if it.copied {
+			attrs = append(attrs, slog.Bool("copied_back", true))
+		}
 		h.report(ctx, req, it.res, it.err, it.elapsed, attrs...)
 	}
 	return json.Marshal(resp)
+}
+
+// resend puts a delayed copy of each record marked copied on its queue; a
+// record whose copy fails is no longer marked, and is kept as it would have
+// been. The copy comes back after a first receive's delay: it has cost no try.
+func (h *Handler) resend(ctx context.Context, items []item) {
+	bodies := map[string]map[string]string{} // queue ARN → message id → body
+	after := map[string]map[string]time.Duration{}
+	for i := range items {
+		if it := &items[i]; it.copied {
+			if bodies[it.rec.QueueARN] == nil {
+				bodies[it.rec.QueueARN], after[it.rec.QueueARN] = map[string]string{}, map[string]time.Duration{}
+			}
+			bodies[it.rec.QueueARN][it.rec.MessageID] = it.rec.Body
+			after[it.rec.QueueARN][it.rec.MessageID] = jittered(1)
+		}
+	}
+	failed := map[string]error{}
+	for arn := range bodies {
+		maps.Copy(failed, h.resender.ResendLater(ctx, arn, bodies[arn], after[arn]))
+	}
+	for i := range items {
+		if it := &items[i]; it.copied && failed[it.rec.MessageID] != nil {
+			it.copied = false
+			h.logger.WarnContext(ctx, "record that got no turn not copied back; it is kept and spends a receive",
+				"message_id", it.rec.MessageID, "error", failed[it.rec.MessageID].Error())
+		}
+	}
 }
 
 // wrapUp is how much earlier than its own deadline a batch's closes end, so
@@ -357,6 +413,8 @@ func (h *Handler) lastReceive(rec trigger.Record) bool {
 // Pay's rate on the same answer.
 func requeueDelay(it *item, span time.Duration) (time.Duration, bool) {
 	switch {
+	case it.copied:
+		return 0, false
 	case it.held:
 		return max(jittered(it.rec.ReceiveCount), span), true
 	case it.err == nil:

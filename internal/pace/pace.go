@@ -9,6 +9,7 @@ package pace
 
 import (
 	"context"
+	"errors"
 	"math"
 	"slices"
 	"sync"
@@ -244,6 +245,10 @@ func (p *Pacer) Cuts() int {
 	defer p.mu.Unlock()
 	return p.cuts
 }
+
+// ErrNoTurn marks a request that never went out: its turn would have come
+// only after the caller's deadline. Nothing was asked of WeChat Pay.
+var ErrNoTurn = errors.New("no turn to call WeChat Pay before the deadline")
 
 type deferrableKey struct{}
 

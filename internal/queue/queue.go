@@ -1,7 +1,9 @@
 // Package queue is the SQS side of the burst path: it brings a record that
-// failed for a passing reason back within seconds, instead of after the
-// queue's whole visibility timeout, by shortening its visibility. It is the
-// adapter behind the handler's Requeuer port.
+// failed for a passing reason back after a delay of the handler's choosing,
+// instead of after the queue's whole visibility timeout, by shortening its
+// visibility (the adapter behind the handler's Requeuer port); and it puts
+// delayed copies of records that never got to call WeChat Pay back on their
+// queue (behind the Resender port).
 package queue
 
 import (

@@ -2,6 +2,7 @@ package wechatpay_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -70,5 +71,34 @@ func TestSettlingQueriesGoAheadOfWaitingCloses(t *testing.T) {
 	}
 	if len(order) != 2*n || first < 0 || first > 2 {
 		t.Errorf("requests went %v; want the first query before the third close", order)
+	}
+}
+
+// A close whose turn would come only after its deadline sends nothing and
+// says so (pace.ErrNoTurn, no attempt counted): a queued record that got no
+// turn has cost WeChat Pay nothing.
+func TestNoTurnIsMarkedAndSendsNothing(t *testing.T) {
+	sim := simulator.New(testKeys(t))
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	secret := testKeys(t).Secret(false)
+	k, err := secret.Keys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := pace.NewPacer(0.1) // one turn, then the next in ten seconds
+	c, err := wechatpay.New(k, wechatpay.WithBaseURL(srv.URL), wechatpay.WithRetryPolicy(fastRetry), wechatpay.WithPacer(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var ex recharge.Exchange
+	ctx, cancel := context.WithTimeout(wechatpay.WithExchange(context.Background(), &ex), 3*time.Second)
+	defer cancel()
+	_, err = c.Close(ctx, sub, "NT1")
+	if !errors.Is(err, pace.ErrNoTurn) || ex.Attempts != 0 || sim.Calls("close") != 0 {
+		t.Errorf("Close = %v after %d attempts, %d closes at WeChat Pay; want ErrNoTurn and nothing sent", err, ex.Attempts, sim.Calls("close"))
 	}
 }
