@@ -85,10 +85,12 @@ func build(ctx context.Context, getenv func(string) string, stdout io.Writer) (*
 	// event run; the first invocation then finds the keys, or the read under way.
 	keys.Prefetch(ctx, secretPrefetchTimeout)
 	svc := closer.New(keys, wechatPay, publisher)
-	var hopts []handler.Option
+	hopts := []handler.Option{handler.WithMaxReceiveCount(cfg.MaxReceiveCount)}
 	if usesAWS {
-		// Transient SQS records come back within seconds.
-		hopts = append(hopts, handler.WithRequeuer(&queue.Visibility{API: sqs.NewFromConfig(awsCfg)}))
+		// Transient SQS records come back after the receive budget's delay, not the visibility timeout;
+		// records that got no turn to call WeChat Pay come back as copies, spending none of its receives.
+		sqsAPI := sqs.NewFromConfig(awsCfg)
+		hopts = append(hopts, handler.WithRequeuer(&queue.Visibility{API: sqsAPI}), handler.WithResender(&queue.Copies{API: sqsAPI}))
 	}
 	return handler.New(svc, logger, metrics.NewEMF(stdout, cfg.Namespace, keys), hopts...), nil
 }

@@ -163,8 +163,8 @@ func rows(d deployment) []row {
 			action: "sqs:SendMessage", resource: queue, identity: producer, resPolicy: queuePolicy, want: allowed},
 		{name: "another role of the account with sqs:SendMessage sends to the expiry queue", principal: otherRole(p),
 			action: "sqs:SendMessage", resource: queue, identity: sendAnywhere, resPolicy: queuePolicy, want: denied},
-		{name: "the function's role sends to the expiry queue", principal: fnRole, action: "sqs:SendMessage",
-			resource: queue, identity: fn, resPolicy: queuePolicy, want: denied},
+		{name: "the function's role puts back a copy of a record that got no turn", principal: fnRole, action: "sqs:SendMessage",
+			resource: queue, identity: fn, resPolicy: queuePolicy, want: allowed},
 		{name: "the operator receives from the expiry dead-letter queue without TLS", principal: operatorRole(p),
 			action: "sqs:ReceiveMessage", resource: dlq, identity: []namedPolicy{allow("sqs:*", dlq)},
 			resPolicy: dlqPolicy, noTLS: true, want: denied},
@@ -316,7 +316,8 @@ func undos() []undo {
 		{"expiry queue's senders' Deny without the listed roles", func(d deployment) {
 			c := statement(d.props("ExpiryQueuePolicy")["PolicyDocument"], "OnlyKnownSendersEnqueue")["Condition"].(map[string]any)
 			c["ArnNotEquals"].(map[string]any)["aws:PrincipalArn"] = []any{d.attr("SchedulerInvokeRole", "Arn")}
-		}, []string{"a producer named in ExpirySenderRoleArns sends to the expiry queue", "the operator named in ExpirySenderRoleArns redrives into the expiry queue"}},
+		}, []string{"a producer named in ExpirySenderRoleArns sends to the expiry queue", "the operator named in ExpirySenderRoleArns redrives into the expiry queue",
+			"the function's role puts back a copy of a record that got no turn"}},
 		{"expiry queue without its TLS Deny", func(d deployment) {
 			removeStatement(d.props("ExpiryQueuePolicy")["PolicyDocument"], "TLSOnly")
 		}, []string{"function role receives expiries without TLS"}},

@@ -5,6 +5,7 @@ package closer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"close-recharge/internal/fault"
@@ -32,6 +33,14 @@ type Publisher interface {
 	Publish(ctx context.Context, events []Event) []error
 }
 
+// A Publisher sends up to EventsPerCall events a call (EventBridge's
+// PutEvents limit) and up to CallsAtOnce calls side by side: a batch's
+// publishing takes one call's time per CallsAtOnce × EventsPerCall outcomes.
+const (
+	EventsPerCall = 10
+	CallsAtOnce   = 10
+)
+
 // Event is one outcome as published: its detail type and its detail.
 type Event struct {
 	DetailType string
@@ -45,6 +54,7 @@ const (
 	Closed      Outcome = "closed"       // the recharge is CLOSED, now or before
 	NotClosable Outcome = "not_closable" // the recharge is SUCCESS: the money arrived first
 	Refused     Outcome = "refused"      // WeChat Pay's final answer was no
+	GaveUp      Outcome = "gave_up"      // still transient when the queue's receives ran out
 )
 
 // Result is a settled close; with an error, only Exchange is set.
@@ -75,10 +85,28 @@ type Failure struct {
 	Reason        fault.Reason `json:"-"` // which refusal: what an API caller's status follows from
 }
 
-// ErrorBody is WeChat Pay's error shape.
+// ErrorBody is WeChat Pay's error shape. A GAVE_UP failure adds how many
+// tries were made and how the last one failed.
 type ErrorBody struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
+	Code      string     `json:"code"`
+	Message   string     `json:"message"`
+	Attempts  int        `json:"attempts,omitempty"`
+	LastError *ErrorBody `json:"last_error,omitempty"`
+}
+
+// CodeGaveUp is a failure result's code when a queued close stayed transient
+// through every receive the queue allows.
+const CodeGaveUp = "GAVE_UP"
+
+// GaveUpResult is the result published for a queued close still failing with last
+// after attempts receives, the last the queue allows: the record goes to the
+// dead-letter queue next, and its consumers hear that it did.
+func GaveUpResult(subMchid, outRechargeNo string, attempts int, last error) Result {
+	fe := fault.As(last)
+	return Result{Outcome: GaveUp, Failure: &Failure{SubMchid: subMchid, OutRechargeNo: outRechargeNo,
+		Error: ErrorBody{Code: CodeGaveUp, Attempts: attempts, LastError: &ErrorBody{Code: fe.Code, Message: fe.Message},
+			Message: fmt.Sprintf("still failing after %d tries, the last the expiry queue allows: the recharge may still be open and its expiry goes to the dead-letter queue", attempts)},
+		Reason: fault.Upstream}}
 }
 
 // AnswerMargin is kept free at the end of an invocation to return the answer

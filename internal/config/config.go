@@ -24,10 +24,13 @@ type Config struct {
 	SecretStale  time.Duration // how long past the TTL cached keys serve while the secret cannot be read
 	MaxRPS       float64       // requests a second the deployment may send WeChat Pay; 0: no pacing
 	MaxInstances int           // instances that share MaxRPS
-	EventBus     string
-	EventSource  string
-	LogLevel     slog.Level
-	Namespace    string // CloudWatch namespace of the function's metrics
+	// MaxReceiveCount is the expiry queue's maxReceiveCount: a record still
+	// failing on that receive publishes GAVE_UP. 0: not known, never published.
+	MaxReceiveCount int
+	EventBus        string
+	EventSource     string
+	LogLevel        slog.Level
+	Namespace       string // CloudWatch namespace of the function's metrics
 }
 
 // Load reads the environment through getenv (os.Getenv in production).
@@ -83,6 +86,13 @@ func Load(getenv func(string) string) (Config, error) {
 			return c, fmt.Errorf("WECHATPAY_MAX_INSTANCES: must be a whole number of instances, at least 1")
 		}
 		c.MaxInstances = n
+	}
+	if v := get("EXPIRY_MAX_RECEIVE_COUNT"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return c, fmt.Errorf("EXPIRY_MAX_RECEIVE_COUNT: must be the expiry queue's maxReceiveCount, a whole number from 1 to 1000")
+		}
+		c.MaxReceiveCount = n
 	}
 	if c.Namespace = get("METRICS_NAMESPACE"); c.Namespace == "" {
 		c.Namespace = metrics.DefaultNamespace

@@ -50,6 +50,19 @@ func TestLoad(t *testing.T) {
 		}},
 		{"bad max rps", map[string]string{"WECHATPAY_SECRET_ID": "a", "WECHATPAY_MAX_RPS": "-1"}, "WECHATPAY_MAX_RPS", nil},
 		{"bad max instances", map[string]string{"WECHATPAY_SECRET_ID": "a", "WECHATPAY_MAX_INSTANCES": "0"}, "WECHATPAY_MAX_INSTANCES", nil},
+		{"max receive count", map[string]string{"WECHATPAY_SECRET_ID": "a", "EXPIRY_MAX_RECEIVE_COUNT": "15"}, "", func(t *testing.T, c Config) {
+			if c.MaxReceiveCount != 15 {
+				t.Errorf("MaxReceiveCount = %d", c.MaxReceiveCount)
+			}
+		}},
+		{"max receive count not set", map[string]string{"WECHATPAY_SECRET_ID": "a"}, "", func(t *testing.T, c Config) {
+			if c.MaxReceiveCount != 0 {
+				t.Errorf("MaxReceiveCount = %d, want 0 (not known)", c.MaxReceiveCount)
+			}
+		}},
+		{"bad max receive count", map[string]string{"WECHATPAY_SECRET_ID": "a", "EXPIRY_MAX_RECEIVE_COUNT": "0"}, "EXPIRY_MAX_RECEIVE_COUNT", nil},
+		{"max receive count past SQS's", map[string]string{"WECHATPAY_SECRET_ID": "a", "EXPIRY_MAX_RECEIVE_COUNT": "1001"}, "EXPIRY_MAX_RECEIVE_COUNT", nil},
+		{"max receive count not a number", map[string]string{"WECHATPAY_SECRET_ID": "a", "EXPIRY_MAX_RECEIVE_COUNT": "ten"}, "EXPIRY_MAX_RECEIVE_COUNT", nil},
 		{"bad log level", map[string]string{"WECHATPAY_SECRET_ID": "a", "LOG_LEVEL": "verbose"}, "LOG_LEVEL", nil},
 		{"reserved source", map[string]string{"WECHATPAY_SECRET_ID": "a", "RESULT_EVENT_SOURCE": "aws.events"}, "RESULT_EVENT_SOURCE", nil},
 	}

@@ -51,8 +51,9 @@ func sqsEvent(bodies map[string]string) []byte {
 
 // One batch with every kind of record: the answer lists exactly the transient
 // and invalid ones, the settled ones are published (in one PutEvents call's
-// worth), invalid ones never reach WeChat Pay, transient ones come back soon
-// and invalid ones after a second, on their way to the dead-letter queue.
+// worth), invalid ones never reach WeChat Pay, transient ones come back after
+// the receive budget's first delay and invalid ones after a second, on their
+// way to the dead-letter queue.
 func TestBatchOfEveryKind(t *testing.T) {
 	w := newWorld(t)
 	pub := w.publisher
@@ -105,9 +106,11 @@ func TestBatchOfEveryKind(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("published %v, want %v", got, want)
 	}
-	if len(req.handles) != 5 || req.handles["h-m5"] < 2*time.Second || req.handles["h-m6"] < 5*time.Second ||
+	// A first receive's delay is 4–5 s, rate-limited or not: the pace, cut
+	// by the 429, is what slows the instance down.
+	if len(req.handles) != 5 || req.handles["h-m5"] < 4*time.Second || req.handles["h-m6"] < 4*time.Second ||
 		req.handles["h-m7"] != time.Second || req.handles["h-m8"] != time.Second || req.handles["h-m9"] != time.Second {
-		t.Errorf("brought back soon: %v; want h-m5 after ≥ 2 s, the rate-limited h-m6 after ≥ 5 s, the invalid m7–m9 after 1 s, nothing else", req.handles)
+		t.Errorf("brought back soon: %v; want h-m5 and the rate-limited h-m6 after ≥ 4 s, the invalid m7–m9 after 1 s, nothing else", req.handles)
 	}
 	for _, no := range []string{"B7", "B8", "B9"} {
 		if _, ok := w.sim.Recharge(modelSub, no); ok {

@@ -7,6 +7,7 @@ package handler
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"maps"
 	"math/rand/v2"
@@ -42,6 +43,17 @@ type Requeuer interface {
 	RetrySoon(ctx context.Context, queueARN string, after map[string]time.Duration) map[string]error
 }
 
+// Resender puts a delayed copy of records on the queue they came from (the
+// SQS adapter sends ten to a call): each record of queueARN, by message id,
+// with its body, visible after its delay. A record that got no turn to call
+// WeChat Pay is copied rather than kept: the copy starts with no receives,
+// where keeping the original would spend one of its queue's maxReceiveCount
+// on a try that never happened. It returns the records it could not copy,
+// with why.
+type Resender interface {
+	ResendLater(ctx context.Context, queueARN string, bodies map[string]string, after map[string]time.Duration) map[string]error
+}
+
 // Metrics records one invocation's figures.
 type Metrics interface {
 	Record(metrics.Invocation) error
@@ -58,11 +70,13 @@ const BatchParallelism = 10
 
 // Handler implements lambda.Handler.
 type Handler struct {
-	closer   Closer
-	logger   *slog.Logger
-	metrics  Metrics
-	requeuer Requeuer
-	parallel int
+	closer     Closer
+	logger     *slog.Logger
+	metrics    Metrics
+	requeuer   Requeuer
+	resender   Resender
+	parallel   int
+	maxReceive int
 }
 
 // Option configures a Handler.
@@ -70,6 +84,15 @@ type Option func(*Handler)
 
 // WithRequeuer brings transient SQS records back within seconds.
 func WithRequeuer(r Requeuer) Option { return func(h *Handler) { h.requeuer = r } }
+
+// WithResender copies records that got no turn to call WeChat Pay back to
+// their queue instead of keeping them.
+func WithResender(r Resender) Option { return func(h *Handler) { h.resender = r } }
+
+// WithMaxReceiveCount is the expiry queue's maxReceiveCount: a record still
+// transient on that receive publishes GAVE_UP before the queue hands it to
+// its dead-letter queue. Without it (0) nothing is known to be the last try.
+func WithMaxReceiveCount(n int) Option { return func(h *Handler) { h.maxReceive = max(n, 0) } }
 
 // WithBatchParallelism replaces BatchParallelism.
 func WithBatchParallelism(n int) Option { return func(h *Handler) { h.parallel = max(n, 1) } }
@@ -126,17 +149,48 @@ func (h *Handler) report(ctx context.Context, req trigger.Request, res closer.Re
 	}
 }
 
-// Delays before a transient record comes back; rate-limited ones wait longer,
-// and a random part spreads a burst's returns. An invalid record comes back
-// after a second too: every receive counts toward the queue's
+// The receive budget. Every receive counts toward the queue's
+// maxReceiveCount, so the delay before a transient record comes back grows
+// with its receive count — doubling from requeueFirst, capped at requeueMax,
+// its last fifth random so that a burst's returns spread — and a record lives
+// through a WeChat Pay outage of half an hour or more before it can be
+// dead-lettered (with the template's default maxReceiveCount). requeueMax
+// bounds how long a record may still wait once the outage is over.
+const (
+	requeueFirst = 5 * time.Second
+	requeueMax   = 5 * time.Minute
+)
+
+// requeueInvalid is how soon a record that never reached WeChat Pay because it
+// is invalid comes back: every receive counts toward the queue's
 // maxReceiveCount, so it reaches the dead-letter queue (and its alarm) within
 // seconds rather than after that many whole visibility timeouts.
-const (
-	requeueAfter          = 2 * time.Second
-	requeueAfterRateLimit = 5 * time.Second
-	requeueSpread         = 3 * time.Second
-	requeueInvalid        = time.Second
-)
+const requeueInvalid = time.Second
+
+// refusalFinalReceive is the first receive on which a refusal of a recharge
+// still RECHARGING is final. Before it, the refusal may be a close of the same
+// recharge in flight elsewhere (SQS delivers a message twice at times, and a
+// schedule and a rule may name one expiry), so the record comes back once that
+// other invocation must be over and asks again.
+const refusalFinalReceive = 3
+
+// receiveDelay is the range of the delay before a record comes back after its
+// receive'th receive (0, not known, counts as the first).
+func receiveDelay(receive int) (lo, hi time.Duration) {
+	d := requeueMax
+	if receive < 2 {
+		d = requeueFirst
+	} else if receive < 10 { // beyond, the doubling is past the cap (and would overflow later)
+		d = min(requeueFirst<<(receive-1), requeueMax)
+	}
+	return d - d/5, d
+}
+
+// jittered is a delay drawn from receiveDelay's range.
+func jittered(receive int) time.Duration {
+	lo, hi := receiveDelay(receive)
+	return lo + rand.N(hi-lo+1)
+}
 
 // item is one record of a batch on its way through.
 type item struct {
@@ -146,20 +200,31 @@ type item struct {
 	err     error
 	elapsed time.Duration
 	same    *item // an earlier record of the batch naming the same recharge, whose answer this one shares
+	held    bool  // a refusal not yet final: the record comes back to ask again
+	gaveUp  *closer.Result
+	copied  bool // it got no turn to call WeChat Pay, and a copy of it is back on the queue
 }
 
 // batch closes the records of an SQS batch side by side, publishes their
 // outcomes together, and answers which records the queue must keep: the
-// transient ones (brought back within seconds), the invalid ones (brought back
-// after a second, so that the redrive policy hands them to the dead-letter
-// queue within seconds), configuration failures, and refusals nobody else
-// would hear of (no bus).
+// transient ones (brought back after the receive budget's delay; on their
+// last allowed receive they publish GAVE_UP first, on their way to the
+// dead-letter queue), the invalid ones, configuration failures, refusals not
+// yet final, and refusals nobody else would hear of (no bus).
 func (h *Handler) batch(ctx context.Context, records []trigger.Record) ([]byte, error) {
 	ctx = pace.Deferrable(ctx) // a rate-limited record goes back to its queue, not into a backoff
+	var span time.Duration     // how long an invocation may run: a close in flight elsewhere ends within it
 	if dl, ok := ctx.Deadline(); ok {
+		span = time.Until(dl)
 		// Publishing and bringing records back end in time to answer, as closes do.
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithDeadline(ctx, dl.Add(-closer.AnswerMargin))
+		defer cancel()
+	}
+	settleCtx := ctx
+	if dl, ok := ctx.Deadline(); ok && wrapUp(len(records)) > 0 {
+		var cancel context.CancelFunc
+		settleCtx, cancel = context.WithDeadline(ctx, dl.Add(-wrapUp(len(records))))
 		defer cancel()
 	}
 	items := make([]item, len(records))
@@ -187,28 +252,49 @@ func (h *Handler) batch(ctx context.Context, records []trigger.Record) ([]byte, 
 		wg.Go(func() {
 			defer func() { <-turn }()
 			start := time.Now()
-			it.res, it.err = h.closer.Settle(ctx, it.req.SubMchid, it.req.OutRechargeNo)
+			it.res, it.err = h.closer.Settle(settleCtx, it.req.SubMchid, it.req.OutRechargeNo)
 			it.elapsed = time.Since(start)
 		})
 	}
 	wg.Wait()
 
+	for i := range items {
+		it := &items[i]
+		it.copied = h.resender != nil && it.same == nil && errors.Is(it.err, pace.ErrNoTurn) && it.res.Exchange.Attempts == 0
+	}
+	h.resend(ctx, items)
 	var settled []*closer.Result
 	var at []int
 	for i := range items {
-		if items[i].err == nil && items[i].same == nil {
-			settled, at = append(settled, &items[i].res), append(at, i)
+		it := &items[i]
+		if it.same != nil {
+			continue
+		}
+		switch {
+		case it.err == nil && !h.refusalFinal(it):
+			it.held = true
+		case it.err == nil:
+			settled, at = append(settled, &it.res), append(at, i)
+		case it.copied:
+		case fault.KindOf(it.err) == fault.Transient && h.lastReceive(it.rec):
+			gaveUp := closer.GaveUpResult(it.req.SubMchid, it.req.OutRechargeNo, it.rec.ReceiveCount, it.err)
+			it.gaveUp = &gaveUp
+			settled, at = append(settled, it.gaveUp), append(at, i)
 		}
 	}
 	for j, err := range h.closer.Publish(ctx, settled) {
-		if err != nil {
-			items[at[j]].err = err
+		if it := &items[at[j]]; err != nil && it.gaveUp == nil {
+			it.err = err
+		} else if err != nil {
+			h.logger.ErrorContext(ctx, "GAVE_UP not published; the record goes to the dead-letter queue unannounced",
+				"message_id", it.rec.MessageID, "error", err.Error())
 		}
 	}
 	for i := range items {
 		if f := items[i].same; f != nil {
 			// Its own line counts no requests: they are on the first record's.
-			items[i].res, items[i].err = f.res, f.err
+			// The first one's copy stands for it too.
+			items[i].res, items[i].err, items[i].held, items[i].gaveUp, items[i].copied = f.res, f.err, f.held, f.gaveUp, f.copied
 			items[i].res.Exchange = recharge.Exchange{}
 		}
 	}
@@ -218,11 +304,11 @@ func (h *Handler) batch(ctx context.Context, records []trigger.Record) ([]byte, 
 	back := map[string]map[string]time.Duration{} // queue ARN → receipt handle → delay
 	for i := range items {
 		it := &items[i]
-		kept[i] = it.err != nil || it.res.Outcome == closer.Refused && !it.res.Published
+		kept[i] = !it.copied && (it.err != nil || it.held || it.res.Outcome == closer.Refused && !it.res.Published)
 		if kept[i] {
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: it.rec.MessageID})
 		}
-		if after, soon := requeueDelay(it.err); soon && h.requeuer != nil {
+		if after, soon := requeueDelay(it, span); soon && h.requeuer != nil {
 			if back[it.rec.QueueARN] == nil {
 				back[it.rec.QueueARN] = map[string]time.Duration{}
 			}
@@ -241,28 +327,104 @@ func (h *Handler) batch(ctx context.Context, records []trigger.Record) ([]byte, 
 		}
 		req := it.req
 		req.Kind = trigger.SQS
-		attrs := []slog.Attr{slog.String("message_id", it.rec.MessageID), slog.Bool("kept_in_queue", kept[i])}
+		attrs := []slog.Attr{slog.String("message_id", it.rec.MessageID), slog.Bool("kept_in_queue", kept[i]),
+			slog.Int("receive_count", it.rec.ReceiveCount)}
 		if it.same != nil {
 			attrs = append(attrs, slog.String("answered_with", it.same.rec.MessageID))
+		}
+		if it.held {
+			attrs = append(attrs, slog.Bool("asks_again", true))
+		}
+		if it.gaveUp != nil {
+			attrs = append(attrs, slog.Bool("gave_up", true), slog.Bool("gave_up_published", it.gaveUp.Published))
+		}
+		if it.copied {
+			attrs = append(attrs, slog.Bool("copied_back", true))
 		}
 		h.report(ctx, req, it.res, it.err, it.elapsed, attrs...)
 	}
 	return json.Marshal(resp)
 }
 
-// requeueDelay is how soon a kept record should be received again: soon for
-// transient and invalid ones; the others (configuration failures, refusals
-// nobody else hears of) wait out the visibility timeout.
-func requeueDelay(err error) (time.Duration, bool) {
-	switch fault.KindOf(err) {
-	case fault.Transient:
-		after := requeueAfter
-		if fault.As(err).Why() == fault.Unavailable {
-			after = requeueAfterRateLimit
+// resend puts a delayed copy of each record marked copied on its queue; a
+// record whose copy fails is no longer marked, and is kept as it would have
+// been. The copy comes back after a first receive's delay: it has cost no try.
+func (h *Handler) resend(ctx context.Context, items []item) {
+	bodies := map[string]map[string]string{} // queue ARN → message id → body
+	after := map[string]map[string]time.Duration{}
+	for i := range items {
+		if it := &items[i]; it.copied {
+			if bodies[it.rec.QueueARN] == nil {
+				bodies[it.rec.QueueARN], after[it.rec.QueueARN] = map[string]string{}, map[string]time.Duration{}
+			}
+			bodies[it.rec.QueueARN][it.rec.MessageID] = it.rec.Body
+			after[it.rec.QueueARN][it.rec.MessageID] = jittered(1)
 		}
-		return after + rand.N(requeueSpread), true
+	}
+	failed := map[string]error{}
+	for arn := range bodies {
+		maps.Copy(failed, h.resender.ResendLater(ctx, arn, bodies[arn], after[arn]))
+	}
+	for i := range items {
+		if it := &items[i]; it.copied && failed[it.rec.MessageID] != nil {
+			it.copied = false
+			h.logger.WarnContext(ctx, "record that got no turn not copied back; it is kept and spends a receive",
+				"message_id", it.rec.MessageID, "error", failed[it.rec.MessageID].Error())
+		}
+	}
+}
+
+// wrapUp is how much earlier than its own deadline a batch's closes end, so
+// that its outcomes are published and its records brought back in time. A
+// close keeps a second free before its deadline in any case (the WeChat Pay
+// client's reserve): enough for one round of calls side by side — publishing
+// up to CallsAtOnce × EventsPerCall outcomes, then bringing as many records
+// back. Each further round needs another second.
+func wrapUp(records int) time.Duration {
+	perRound := closer.CallsAtOnce * closer.EventsPerCall
+	rounds := (records + perRound - 1) / perRound
+	return time.Duration(max(rounds-1, 0)) * time.Second
+}
+
+// refusalFinal reports whether a settled record's outcome stands. A refusal of
+// a recharge still RECHARGING (a business rule's, Conflict) is final only from
+// refusalFinalReceive on, or on the last allowed receive; a record that does
+// not say its receive count did not come from SQS and is judged at once.
+func (h *Handler) refusalFinal(it *item) bool {
+	r := it.rec.ReceiveCount
+	if it.res.Outcome != closer.Refused || it.res.Failure.Reason != fault.Conflict || r == 0 {
+		return true
+	}
+	return r >= refusalFinalReceive || h.lastReceive(it.rec)
+}
+
+// lastReceive reports whether rec is on its last allowed receive: kept once
+// more, the queue hands it to its dead-letter queue.
+func (h *Handler) lastReceive(rec trigger.Record) bool {
+	return h.maxReceive > 0 && rec.ReceiveCount >= h.maxReceive
+}
+
+// requeueDelay is how soon a kept record should be received again: after the
+// receive budget's delay for transient ones; not before any other invocation
+// of the same recharge must be over for a refusal asked again; within a second
+// for invalid ones WeChat Pay never saw. The others — configuration failures,
+// WeChat Pay's own PARAM_ERROR, refusals nobody else hears of — wait out the
+// visibility timeout: resending them within seconds would only spend WeChat
+// Pay's rate on the same answer.
+func requeueDelay(it *item, span time.Duration) (time.Duration, bool) {
+	switch {
+	case it.copied:
+		return 0, false
+	case it.held:
+		return max(jittered(it.rec.ReceiveCount), span), true
+	case it.err == nil:
+		return 0, false
+	}
+	switch fe := fault.As(it.err); fe.Kind {
+	case fault.Transient:
+		return jittered(it.rec.ReceiveCount), true
 	case fault.InvalidInput:
-		return requeueInvalid, true
+		return requeueInvalid, fe.Status == 0
 	}
 	return 0, false
 }

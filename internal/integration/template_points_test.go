@@ -264,6 +264,7 @@ var points = []point{
 				"sqs:DeleteMessage on !GetAtt ExpiryQueue.Arn",
 				"sqs:GetQueueAttributes on !GetAtt ExpiryQueue.Arn",
 				"sqs:ReceiveMessage on !GetAtt ExpiryQueue.Arn",
+				"sqs:SendMessage on !GetAtt ExpiryQueue.Arn", // copies of records that got no turn to call WeChat Pay
 				"sqs:SendMessage on !GetAtt FailedClosesQueue.Arn",
 			}
 			if !slices.Equal(got, want) {

@@ -9,24 +9,33 @@ package pace
 
 import (
 	"context"
+	"errors"
 	"math"
+	"slices"
 	"sync"
 	"time"
 )
 
 // Bucket is a token bucket: rate tokens a second, at most burst at once.
+// Waiters queue for tokens in two lanes — urgent ones ahead of the others,
+// each lane in arrival order — and take nothing until a token is there, so
+// that a change of rate applies to every turn not yet handed out.
 type Bucket struct {
-	mu     sync.Mutex
-	rate   float64
-	burst  float64
-	tokens float64
-	last   time.Time
-	now    func() time.Time
+	mu      sync.Mutex
+	rate    float64
+	burst   float64
+	tokens  float64
+	last    time.Time
+	now     func() time.Time
+	queue   []*waiter     // urgent ones first, then the others, each in arrival order
+	changed chan struct{} // closed, and replaced, when the queue or the rate changes: waiters look again
 }
+
+type waiter struct{ urgent bool }
 
 // NewBucket returns a full bucket.
 func NewBucket(rate float64, burst int) *Bucket {
-	b := &Bucket{rate: rate, burst: float64(max(burst, 1)), now: time.Now}
+	b := &Bucket{rate: rate, burst: float64(max(burst, 1)), now: time.Now, changed: make(chan struct{})}
 	b.tokens, b.last = b.burst, b.now()
 	return b
 }
@@ -39,12 +48,18 @@ func (b *Bucket) refill(now time.Time) {
 	b.last = now
 }
 
-// Allow takes a token if one is there.
+// signal wakes every waiter to look again; mu is held.
+func (b *Bucket) signal() {
+	close(b.changed)
+	b.changed = make(chan struct{})
+}
+
+// Allow takes a token if one is there and nobody is waiting for it.
 func (b *Bucket) Allow() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.refill(b.now())
-	if b.tokens < 1 {
+	if b.tokens < 1 || len(b.queue) > 0 {
 		return false
 	}
 	b.tokens--
@@ -52,36 +67,76 @@ func (b *Bucket) Allow() bool {
 }
 
 // Wait takes a token, waiting for it as long as ctx allows. A token that
-// would come only after ctx's deadline is not taken: the caller gets
-// ctx's error at once instead of waiting in vain.
-func (b *Bucket) Wait(ctx context.Context) error {
+// would come only after ctx's deadline — at the rate now, behind the waiters
+// ahead — is not waited for: the caller gets ctx's error at once instead of
+// waiting in vain.
+func (b *Bucket) Wait(ctx context.Context) error { return b.wait(ctx, false) }
+
+// WaitUrgent is Wait ahead of every waiter that is not urgent.
+func (b *Bucket) WaitUrgent(ctx context.Context) error { return b.wait(ctx, true) }
+
+func (b *Bucket) wait(ctx context.Context, urgent bool) error {
+	w := &waiter{urgent: urgent}
 	b.mu.Lock()
-	now := b.now()
-	b.refill(now)
-	b.tokens--
-	wait := time.Duration(0)
-	if b.tokens < 0 {
-		wait = time.Duration(-b.tokens / b.rate * float64(time.Second))
+	at := len(b.queue)
+	if urgent {
+		at = 0
+		for at < len(b.queue) && b.queue[at].urgent {
+			at++
+		}
 	}
-	if dl, ok := ctx.Deadline(); ok && now.Add(wait).After(dl) {
-		b.tokens++
+	b.queue = slices.Insert(b.queue, at, w)
+	b.signal()
+	for {
+		now := b.now()
+		b.refill(now)
+		ahead := slices.Index(b.queue, w)
+		if ahead == 0 && b.tokens >= 1 {
+			b.tokens--
+			b.leave(w)
+			b.mu.Unlock()
+			return nil
+		}
+		// The turn comes when this waiter's token and those of the waiters
+		// ahead have been earned, at the rate now.
+		wait := time.Duration((float64(ahead) + 1 - b.tokens) / b.rate * float64(time.Second))
+		if dl, ok := ctx.Deadline(); ok && now.Add(wait).After(dl) {
+			b.leave(w)
+			b.mu.Unlock()
+			return context.DeadlineExceeded
+		}
+		changed := b.changed
 		b.mu.Unlock()
-		return context.DeadlineExceeded
-	}
-	b.mu.Unlock()
-	if wait == 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
+		// Only the first in the queue times its token; the others look again
+		// when the queue moves or the rate changes.
+		var tick <-chan time.Time
+		var t *time.Timer
+		if ahead == 0 {
+			t = time.NewTimer(wait)
+			tick = t.C
+		}
+		select {
+		case <-tick:
+		case <-changed:
+		case <-ctx.Done():
+		}
+		if t != nil {
+			t.Stop()
+		}
 		b.mu.Lock()
-		b.tokens++ // the token was never used
-		b.mu.Unlock()
-		return ctx.Err()
+		if ctx.Err() != nil {
+			b.leave(w)
+			b.mu.Unlock()
+			return ctx.Err()
+		}
+	}
+}
+
+// leave takes w out of the queue; mu is held.
+func (b *Bucket) leave(w *waiter) {
+	if i := slices.Index(b.queue, w); i >= 0 {
+		b.queue = slices.Delete(b.queue, i, i+1)
+		b.signal()
 	}
 }
 
@@ -97,6 +152,7 @@ func (b *Bucket) setRate(r float64) {
 	defer b.mu.Unlock()
 	b.refill(b.now())
 	b.rate = r
+	b.signal()
 }
 
 // Pacer is one instance's pace: a Bucket at its share, cut in half on 429
@@ -141,9 +197,13 @@ func New(maxRPS float64, maxInstances int) *Pacer {
 	return NewPacer(maxRPS / float64(max(maxInstances, 1)))
 }
 
-// Wait takes the next request's turn, as long as ctx allows.
+// Wait takes the next request's turn, as long as ctx allows; a request
+// marked Urgent goes ahead of the others.
 func (p *Pacer) Wait(ctx context.Context) error {
 	p.recover()
+	if IsUrgent(ctx) {
+		return p.bucket.WaitUrgent(ctx)
+	}
 	return p.bucket.Wait(ctx)
 }
 
@@ -186,6 +246,10 @@ func (p *Pacer) Cuts() int {
 	return p.cuts
 }
 
+// ErrNoTurn marks a request that never went out: its turn would have come
+// only after the caller's deadline. Nothing was asked of WeChat Pay.
+var ErrNoTurn = errors.New("no turn to call WeChat Pay before the deadline")
+
 type deferrableKey struct{}
 
 // Deferrable marks requests made under ctx as ones that a queue will return:
@@ -193,6 +257,23 @@ type deferrableKey struct{}
 // waiting to retry inside the invocation, and the record comes back later.
 func Deferrable(ctx context.Context) context.Context {
 	return context.WithValue(ctx, deferrableKey{}, true)
+}
+
+type urgentKey struct{}
+
+// Urgent marks requests made under ctx as ones that settle work already
+// paid for — the query that decides a refused close — so that their turns
+// come before those of closes not yet started: otherwise a batch's closes
+// take every turn while its settling queries wait out the invocation, and
+// each such record is closed again on its next receive.
+func Urgent(ctx context.Context) context.Context {
+	return context.WithValue(ctx, urgentKey{}, true)
+}
+
+// IsUrgent reports whether ctx was marked by Urgent.
+func IsUrgent(ctx context.Context) bool {
+	v, _ := ctx.Value(urgentKey{}).(bool)
+	return v
 }
 
 // IsDeferrable reports whether ctx was marked by Deferrable.

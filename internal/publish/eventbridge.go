@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
@@ -28,18 +29,26 @@ type EventBridge struct {
 }
 
 // MaxEntries is how many events one PutEvents call may carry.
-const MaxEntries = 10
+const MaxEntries = closer.EventsPerCall
 
-// Publish puts events in calls of up to MaxEntries entries and says, for each
-// event, whether EventBridge took it. Any failure, including an entry that
-// EventBridge accepted the call for but did not take, is transient: an
-// outcome must not be reported as done when nobody will hear of it.
+// Publish puts events in calls of up to MaxEntries entries, up to
+// closer.CallsAtOnce calls side by side, and says, for each event, whether
+// EventBridge took it. Any failure, including an entry that EventBridge
+// accepted the call for but did not take, is transient: an outcome must not be
+// reported as done when nobody will hear of it.
 func (p *EventBridge) Publish(ctx context.Context, events []closer.Event) []error {
 	errs := make([]error, len(events))
+	turn := make(chan struct{}, closer.CallsAtOnce)
+	var wg sync.WaitGroup
 	for start := 0; start < len(events); start += MaxEntries {
 		end := min(start+MaxEntries, len(events))
-		p.put(ctx, events[start:end], errs[start:end])
+		turn <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-turn }()
+			p.put(ctx, events[start:end], errs[start:end])
+		})
 	}
+	wg.Wait()
 	return errs
 }
 

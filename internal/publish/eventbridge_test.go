@@ -4,6 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,27 +22,48 @@ import (
 	"close-recharge/internal/publish"
 )
 
-// failEvery takes the call but fails every entry whose index is in fail, as
-// EventBridge may and moto cannot be made to; it records the calls.
+// failEvery takes the call but fails every entry whose event index (the
+// number in its out_recharge_no) is in fail, as EventBridge may and moto
+// cannot be made to; it records the calls, and how many were in flight at
+// once: each call waits, up to a second, for others to join it.
 type failEvery struct {
-	fail  map[int]bool
-	calls []int // entries per call
+	fail     map[int]bool
+	mu       sync.Mutex
+	calls    []int // entries per call
+	inFlight int
+	peak     int
 }
 
 func (f *failEvery) PutEvents(_ context.Context, in *eventbridge.PutEventsInput, _ ...func(*eventbridge.Options)) (*eventbridge.PutEventsOutput, error) {
-	base := 0
-	for _, n := range f.calls {
-		base += n
-	}
+	f.mu.Lock()
 	f.calls = append(f.calls, len(in.Entries))
+	f.inFlight++
+	f.peak = max(f.peak, f.inFlight)
+	f.mu.Unlock()
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		f.mu.Lock()
+		peak := f.peak
+		f.mu.Unlock()
+		if peak > 1 {
+			break
+		}
+	}
+	f.mu.Lock()
+	f.inFlight--
+	f.mu.Unlock()
 	out := &eventbridge.PutEventsOutput{}
-	for i := range in.Entries {
-		if f.fail[base+i] {
+	for _, e := range in.Entries {
+		var d struct {
+			No string `json:"out_recharge_no"`
+		}
+		_ = json.Unmarshal([]byte(aws.ToString(e.Detail)), &d)
+		i, _ := strconv.Atoi(strings.TrimPrefix(d.No, "R"))
+		if f.fail[i] {
 			out.FailedEntryCount++
 			out.Entries = append(out.Entries, ebtypes.PutEventsResultEntry{ErrorCode: aws.String("InternalFailure"), ErrorMessage: aws.String("try again")})
 			continue
 		}
-		out.Entries = append(out.Entries, ebtypes.PutEventsResultEntry{EventId: aws.String(fmt.Sprint("e", base+i))})
+		out.Entries = append(out.Entries, ebtypes.PutEventsResultEntry{EventId: aws.String(fmt.Sprint("e", i))})
 	}
 	return out, nil
 }
@@ -57,8 +82,13 @@ func TestBatchesOfTenAndPerEntryFailures(t *testing.T) {
 	api := &failEvery{fail: map[int]bool{3: true, 17: true}}
 	p := &publish.EventBridge{API: api, Bus: "b", Source: "s"}
 	errs := p.Publish(context.Background(), events(23))
-	if fmt.Sprint(api.calls) != "[10 10 3]" {
-		t.Errorf("calls carried %v entries, want [10 10 3]", api.calls)
+	slices.Sort(api.calls)
+	if fmt.Sprint(api.calls) != "[3 10 10]" {
+		t.Errorf("calls carried %v entries, want 10, 10 and 3", api.calls)
+	}
+	// A batch's chunks go out side by side, not one call's time after another.
+	if api.peak < 2 {
+		t.Errorf("at most %d PutEvents call in flight at once, want the chunks side by side", api.peak)
 	}
 	for i, err := range errs {
 		fe := fault.As(err)

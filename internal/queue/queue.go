@@ -1,7 +1,9 @@
 // Package queue is the SQS side of the burst path: it brings a record that
-// failed for a passing reason back within seconds, instead of after the
-// queue's whole visibility timeout, by shortening its visibility. It is the
-// adapter behind the handler's Requeuer port.
+// failed for a passing reason back after a delay of the handler's choosing,
+// instead of after the queue's whole visibility timeout, by shortening its
+// visibility (the adapter behind the handler's Requeuer port); and it puts
+// delayed copies of records that never got to call WeChat Pay back on their
+// queue (behind the Resender port).
 package queue
 
 import (
@@ -12,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -30,9 +33,14 @@ type Visibility struct{ API API }
 // maxBatch is how many entries one ChangeMessageVisibilityBatch call takes.
 const maxBatch = 10
 
+// callsAtOnce bounds the calls of one RetrySoon in flight together: a large
+// batch's records come back in one call's time, not one after another.
+const callsAtOnce = 10
+
 // RetrySoon makes each record of the queue, by receipt handle, visible again
 // after its delay (whole seconds, rounded up; at most SQS's 12 hours), ten to
-// a call. It returns the records it could not bring back, with why.
+// a call, the calls side by side. It returns the records it could not bring
+// back, with why.
 func (v *Visibility) RetrySoon(ctx context.Context, queueARN string, after map[string]time.Duration) map[string]error {
 	failed := map[string]error{}
 	u, err := URL(queueARN)
@@ -42,23 +50,42 @@ func (v *Visibility) RetrySoon(ctx context.Context, queueARN string, after map[s
 		}
 		return failed
 	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	turn := make(chan struct{}, callsAtOnce)
 	for chunk := range slices.Chunk(slices.Sorted(maps.Keys(after)), maxBatch) {
-		entries := make([]sqstypes.ChangeMessageVisibilityBatchRequestEntry, len(chunk))
-		for i, h := range chunk {
-			secs := int32(min(math.Ceil(after[h].Seconds()), 12*3600))
-			entries[i] = sqstypes.ChangeMessageVisibilityBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(h), VisibilityTimeout: max(secs, 0)}
+		turn <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-turn }()
+			got := v.change(ctx, u, queueARN, chunk, after)
+			mu.Lock()
+			maps.Copy(failed, got)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return failed
+}
+
+// change is one ChangeMessageVisibilityBatch call for chunk; it returns the
+// records it could not bring back.
+func (v *Visibility) change(ctx context.Context, u, queueARN string, chunk []string, after map[string]time.Duration) map[string]error {
+	failed := map[string]error{}
+	entries := make([]sqstypes.ChangeMessageVisibilityBatchRequestEntry, len(chunk))
+	for i, h := range chunk {
+		secs := int32(min(math.Ceil(after[h].Seconds()), 12*3600))
+		entries[i] = sqstypes.ChangeMessageVisibilityBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(h), VisibilityTimeout: max(secs, 0)}
+	}
+	out, err := v.API.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(u), Entries: entries})
+	if err != nil {
+		for _, h := range chunk {
+			failed[h] = fmt.Errorf("change message visibility on %s: %w", queueARN, err)
 		}
-		out, err := v.API.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(u), Entries: entries})
-		if err != nil {
-			for _, h := range chunk {
-				failed[h] = fmt.Errorf("change message visibility on %s: %w", queueARN, err)
-			}
-			continue
-		}
-		for _, f := range out.Failed {
-			if i, err := strconv.Atoi(aws.ToString(f.Id)); err == nil && i >= 0 && i < len(chunk) {
-				failed[chunk[i]] = fmt.Errorf("change message visibility on %s: %s: %s", queueARN, aws.ToString(f.Code), aws.ToString(f.Message))
-			}
+		return failed
+	}
+	for _, f := range out.Failed {
+		if i, err := strconv.Atoi(aws.ToString(f.Id)); err == nil && i >= 0 && i < len(chunk) {
+			failed[chunk[i]] = fmt.Errorf("change message visibility on %s: %s: %s", queueARN, aws.ToString(f.Code), aws.ToString(f.Message))
 		}
 	}
 	return failed

@@ -3,6 +3,7 @@ package queue_test
 import (
 	"context"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -79,5 +80,50 @@ func TestRetrySoonShortensTheVisibility(t *testing.T) {
 	}
 	if again := receive(10 * time.Second); len(again) != n {
 		t.Fatalf("%d of %d messages came back within 10 s of a 1 s visibility", len(again), n)
+	}
+}
+
+// overlapping answers every call, after waiting up to a second for another
+// to join it, and records how many were in flight at once.
+type overlapping struct {
+	mu             sync.Mutex
+	inFlight, peak int
+	entries        int
+}
+
+func (o *overlapping) ChangeMessageVisibilityBatch(_ context.Context, in *sqs.ChangeMessageVisibilityBatchInput, _ ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error) {
+	o.mu.Lock()
+	o.inFlight++
+	o.peak = max(o.peak, o.inFlight)
+	o.entries += len(in.Entries)
+	o.mu.Unlock()
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		o.mu.Lock()
+		peak := o.peak
+		o.mu.Unlock()
+		if peak > 1 {
+			break
+		}
+	}
+	o.mu.Lock()
+	o.inFlight--
+	o.mu.Unlock()
+	return &sqs.ChangeMessageVisibilityBatchOutput{}, nil
+}
+
+// A large batch's records come back in calls of ten side by side, not one
+// call's time after another.
+func TestRetrySoonCallsGoSideBySide(t *testing.T) {
+	api := &overlapping{}
+	after := map[string]time.Duration{}
+	for i := range 35 {
+		after[strconv.Itoa(i)] = time.Second
+	}
+	failed := (&queue.Visibility{API: api}).RetrySoon(context.Background(), "arn:aws:sqs:us-east-1:123456789012:q", after)
+	if len(failed) != 0 || api.entries != 35 {
+		t.Fatalf("failed %v, %d entries sent; want all 35 brought back", failed, api.entries)
+	}
+	if api.peak < 2 {
+		t.Errorf("at most %d call in flight at once, want the calls side by side", api.peak)
 	}
 }

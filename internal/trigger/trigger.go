@@ -52,6 +52,9 @@ type Record struct {
 	Body          string
 	QueueARN      string
 	ReceiptHandle string
+	// ReceiveCount is SQS's ApproximateReceiveCount: this receive's number,
+	// from 1; 0 when the record does not say (not one SQS delivered).
+	ReceiveCount int
 }
 
 // MaxRecords bounds an SQS batch: the event source mapping's BatchSize is at most 10,000.
@@ -152,10 +155,17 @@ func (r *Request) decodeSQS(payload []byte) error {
 		case m.MessageId == "":
 			return invalid(fmt.Sprintf("Records[%d] has no messageId", i))
 		case seen[m.MessageId]:
-			return invalid(fmt.Sprintf("Records[%d]: messageId %s is given twice", i, m.MessageId))
+			// One message delivered twice in a batch is one record: the answer
+			// may name it only once, and the rest of the batch stands.
+			continue
 		}
 		seen[m.MessageId] = true
-		r.Records = append(r.Records, Record{MessageID: m.MessageId, Body: m.Body, QueueARN: m.EventSourceARN, ReceiptHandle: m.ReceiptHandle})
+		n, err := strconv.Atoi(m.Attributes["ApproximateReceiveCount"])
+		if err != nil || n < 0 {
+			n = 0
+		}
+		r.Records = append(r.Records, Record{MessageID: m.MessageId, Body: m.Body, QueueARN: m.EventSourceARN,
+			ReceiptHandle: m.ReceiptHandle, ReceiveCount: n})
 	}
 	return nil
 }

@@ -22,11 +22,11 @@ func TestDecodeFixtures(t *testing.T) {
 		"rest-api.json": {Kind: RESTAPI, SubMchid: "1900000109", OutRechargeNo: "RCDEMO0005", APIRequestID: "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"},
 		"sqs.json": {Kind: SQS, Records: []Record{
 			{MessageID: "5d0c3f7a-8e1b-4c2a-9f36-1a2b3c4d5e06", Body: `{"sub_mchid":"1900000109","out_recharge_no":"RCDEMO0006"}`,
-				QueueARN: "arn:aws:sqs:ap-east-1:123456789012:close-recharge-expiry", ReceiptHandle: "AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a6"},
+				QueueARN: "arn:aws:sqs:ap-east-1:123456789012:close-recharge-expiry", ReceiptHandle: "AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a6", ReceiveCount: 1},
 			{MessageID: "5d0c3f7a-8e1b-4c2a-9f36-1a2b3c4d5e07", Body: `{"version":"0","id":"7b8c9d0e-1f2a-3b4c-5d6e-7f8a9b0c1d2e","detail-type":"Recharge Expired",` +
 				`"source":"platform.recharges","account":"123456789012","time":"2026-12-01T02:00:00Z","region":"ap-east-1","resources":[],` +
 				`"detail":{"sub_mchid":"1900000109","out_recharge_no":"RCDEMO0007"}}`,
-				QueueARN: "arn:aws:sqs:ap-east-1:123456789012:close-recharge-expiry", ReceiptHandle: "AQEBzWwaftRI0KuVm4tP+/7q1rGgNqicHq"},
+				QueueARN: "arn:aws:sqs:ap-east-1:123456789012:close-recharge-expiry", ReceiptHandle: "AQEBzWwaftRI0KuVm4tP+/7q1rGgNqicHq", ReceiveCount: 1},
 		}},
 	}
 	paths, _ := filepath.Glob("../../events/*.json")
@@ -223,7 +223,7 @@ func TestDecodeSQS(t *testing.T) {
 		{"no records", `{"Records":[]}`, 0, "1 to 10000 Records"},
 		{"another event source", `{"Records":[{"messageId":"m1","eventSource":"aws:s3"}]}`, 0, `comes from "aws:s3"`},
 		{"no message id", `{"Records":[{"eventSource":"aws:sqs","body":"{}"}]}`, 0, "no messageId"},
-		{"a message id twice", `{"Records":[` + record("m1", "{}") + "," + record("m1", "{}") + `]}`, 0, "given twice"},
+		{"a message id twice is one record", `{"Records":[` + record("m1", "{}") + "," + record("m1", "{}") + "," + record("m2", "{}") + `]}`, 2, ""},
 		{"Records not a list", `{"Records":{}}`, 0, "malformed"},
 	}
 	for _, tt := range tests {
@@ -241,6 +241,22 @@ func TestDecodeSQS(t *testing.T) {
 				t.Fatalf("Decode = %+v, %v", got, err)
 			}
 		})
+	}
+}
+
+// SQS says how many times it handed a record out; the function's receive
+// budget and its last-receive outcome follow from it.
+func TestDecodeSQSReceiveCount(t *testing.T) {
+	for attrs, want := range map[string]int{
+		`"attributes":{"ApproximateReceiveCount":"7"},`:  7,
+		`"attributes":{"ApproximateReceiveCount":"x"},`:  0,
+		`"attributes":{"ApproximateReceiveCount":"-2"},`: 0,
+		``: 0,
+	} {
+		got, err := Decode([]byte(`{"Records":[{"messageId":"m1",` + attrs + `"body":"{}","eventSource":"aws:sqs"}]}`))
+		if err != nil || len(got.Records) != 1 || got.Records[0].ReceiveCount != want {
+			t.Errorf("%s: Decode = %+v, %v; want ReceiveCount %d", attrs, got.Records, err, want)
+		}
 	}
 }
 

@@ -94,7 +94,7 @@ func call[T any](ctx context.Context, c *Client, op string, send func(context.Co
 				ex.PaceWait += time.Since(waited)
 			}
 			if err != nil {
-				return nil, giveUp(ctx, fault.Timeout(err, "no turn to call WeChat Pay before the deadline: requests are paced to its rate limit"))
+				return nil, giveUp(ctx, fault.Timeout(fmt.Errorf("%w: %w", pace.ErrNoTurn, err), "no turn to call WeChat Pay before the deadline: requests are paced to its rate limit"))
 			}
 		}
 		until, ok := p.attemptDeadline(ctx)

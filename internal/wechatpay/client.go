@@ -20,6 +20,7 @@ import (
 
 	"close-recharge/internal/fault"
 	"close-recharge/internal/merchant"
+	"close-recharge/internal/pace"
 	"close-recharge/internal/recharge"
 )
 
@@ -166,7 +167,9 @@ func (c *Client) Close(ctx context.Context, subMchid, outRechargeNo string) (*re
 	if !errors.As(err, &refusal) {
 		return nil, err
 	}
-	return settle(refusal.err)(c.Query(ctx, subMchid, outRechargeNo))
+	// The query settles a close already spent: its turn comes before those
+	// of closes still waiting.
+	return settle(refusal.err)(c.Query(pace.Urgent(ctx), subMchid, outRechargeNo))
 }
 
 // settle decides a refused close from the query that followed it: CLOSED and

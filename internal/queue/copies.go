@@ -1,0 +1,95 @@
+package queue
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+)
+
+// SendAPI is the one call Copies makes.
+type SendAPI interface {
+	SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error)
+}
+
+// Copies puts delayed copies of records on the queue they came from. A copy
+// is a new message: it starts with no receives, which is what a record that
+// never got to call WeChat Pay is owed.
+type Copies struct{ API SendAPI }
+
+// maxDelay is SQS's longest DelaySeconds.
+const maxDelay = 15 * time.Minute
+
+// ResendLater sends each record of the queue, by message id, as a new message
+// with its body, visible after its delay (whole seconds, rounded up; at most
+// SQS's 15 minutes), ten to a call, the calls side by side. It returns the
+// records it could not copy, with why.
+func (c *Copies) ResendLater(ctx context.Context, queueARN string, bodies map[string]string, after map[string]time.Duration) map[string]error {
+	failed := map[string]error{}
+	u, err := URL(queueARN)
+	if err != nil {
+		for id := range bodies {
+			failed[id] = err
+		}
+		return failed
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	turn := make(chan struct{}, callsAtOnce)
+	for chunk := range slices.Chunk(slices.Sorted(maps.Keys(bodies)), maxBatch) {
+		turn <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-turn }()
+			got := c.send(ctx, u, queueARN, chunk, bodies, after)
+			mu.Lock()
+			maps.Copy(failed, got)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return failed
+}
+
+// send is one SendMessageBatch call for chunk; it returns the records it
+// could not copy. A copy whose answer is missing counts as not sent: the
+// original is then kept, and at worst the recharge is closed twice.
+func (c *Copies) send(ctx context.Context, u, queueARN string, chunk []string, bodies map[string]string, after map[string]time.Duration) map[string]error {
+	failed := map[string]error{}
+	entries := make([]sqstypes.SendMessageBatchRequestEntry, len(chunk))
+	for i, id := range chunk {
+		secs := int32(min(max(math.Ceil(after[id].Seconds()), 0), maxDelay.Seconds()))
+		entries[i] = sqstypes.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(bodies[id]), DelaySeconds: secs}
+	}
+	out, err := c.API.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(u), Entries: entries})
+	if err != nil {
+		for _, id := range chunk {
+			failed[id] = fmt.Errorf("send a copy to %s: %w", queueARN, err)
+		}
+		return failed
+	}
+	sent := map[int]bool{}
+	for _, s := range out.Successful {
+		if i, err := strconv.Atoi(aws.ToString(s.Id)); err == nil {
+			sent[i] = true
+		}
+	}
+	for i, id := range chunk {
+		if !sent[i] {
+			failed[id] = fmt.Errorf("send a copy to %s: not taken", queueARN)
+		}
+	}
+	for _, f := range out.Failed {
+		if i, err := strconv.Atoi(aws.ToString(f.Id)); err == nil && i >= 0 && i < len(chunk) {
+			failed[chunk[i]] = fmt.Errorf("send a copy to %s: %s: %s", queueARN, aws.ToString(f.Code), aws.ToString(f.Message))
+		}
+	}
+	return failed
+}
