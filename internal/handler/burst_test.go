@@ -1,6 +1,7 @@
 package handler
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,8 +20,10 @@ import (
 
 	"close-recharge/internal/closer"
 	"close-recharge/internal/fault"
+	"close-recharge/internal/metrics"
 	"close-recharge/internal/pace"
 	"close-recharge/internal/recharge"
+	"close-recharge/internal/trigger"
 )
 
 // scripted is a Closer whose answers are set per recharge; it keeps what it
@@ -352,16 +355,16 @@ type copies struct {
 	fail   bool
 }
 
-func (c *copies) ResendLater(_ context.Context, _ string, bodies map[string]string, after map[string]time.Duration) map[string]error {
+func (c *copies) ResendLater(_ context.Context, _ string, records map[string]trigger.Record, after map[string]time.Duration) map[string]error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	failed := map[string]error{}
-	for id := range bodies {
+	for id := range records {
 		if c.fail {
 			failed[id] = errors.New("queue down")
 			continue
 		}
-		c.bodies[id], c.after[id] = bodies[id], after[id]
+		c.bodies[id], c.after[id] = records[id].Body, after[id]
 	}
 	return failed
 }
@@ -409,3 +412,59 @@ func TestRecordsWithoutATurnAreCopiedNotKept(t *testing.T) {
 		})
 	}
 }
+
+// SQS's ApproximateAgeOfOldestMessage leaves out messages received three
+// times or more, and a copy put back is a new message: each record reports its
+// own age, from when its expiry was first sent, and its receive count — in the
+// summary line and as metrics, which the record-age alarm watches.
+func TestRecordsReportTheirAgeAndReceives(t *testing.T) {
+	var out bytes.Buffer
+	h := New(&fixedCloser{err: unavailable}, slog.New(slog.NewJSONHandler(&out, nil)), metrics.NewEMF(&out, "Test", nil))
+	now := time.Now()
+	sent := now.Add(-10 * time.Minute).UnixMilli()
+	firstSent := now.Add(-40 * time.Minute).UnixMilli()
+	e := events.SQSEvent{Records: []events.SQSMessage{
+		{MessageId: "old", ReceiptHandle: "old", EventSource: "aws:sqs", EventSourceARN: "arn:aws:sqs:us-east-1:123456789012:expiry",
+			Body:       `{"sub_mchid":"1900000109","out_recharge_no":"R1"}`,
+			Attributes: map[string]string{"ApproximateReceiveCount": "7", "SentTimestamp": strconv.FormatInt(sent, 10)}},
+		{MessageId: "copy", ReceiptHandle: "copy", EventSource: "aws:sqs", EventSourceARN: "arn:aws:sqs:us-east-1:123456789012:expiry",
+			Body:       `{"sub_mchid":"1900000109","out_recharge_no":"R2"}`,
+			Attributes: map[string]string{"ApproximateReceiveCount": "1", "SentTimestamp": strconv.FormatInt(now.UnixMilli(), 10)},
+			MessageAttributes: map[string]events.SQSMessageAttribute{trigger.FirstSentAttribute: {
+				DataType: "Number", StringValue: strPtr(strconv.FormatInt(firstSent, 10))}}},
+	}}
+	payload, _ := json.Marshal(e)
+	if _, err := h.Invoke(context.Background(), payload); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]struct {
+		age      float64
+		receives float64
+	}{"R1": {600, 7}, "R2": {2400, 1}}
+	lines, docs := 0, 0
+	for _, l := range bytes.Split(bytes.TrimSpace(out.Bytes()), []byte("\n")) {
+		var m map[string]any
+		if err := json.Unmarshal(l, &m); err != nil {
+			t.Fatalf("not JSON: %s", l)
+		}
+		if m["msg"] == "close recharge" {
+			lines++
+			w := want[m["out_recharge_no"].(string)]
+			if age, _ := m["record_age_s"].(float64); m["receive_count"] != w.receives || age < w.age || age > w.age+60 {
+				t.Errorf("summary line of %v: record_age_s %v, receive_count %v; want about %v s, %v", m["out_recharge_no"], m["record_age_s"], m["receive_count"], w.age, w.receives)
+			}
+		}
+		if _, ok := m["_aws"]; ok {
+			docs++
+			age, _ := m["RecordAge"].(float64)
+			if m["Path"] != metrics.QueuePath || !(age >= 600 && age < 660 && m["ReceiveCount"] == 7.0 || age >= 2400 && age < 2460 && m["ReceiveCount"] == 1.0) {
+				t.Errorf("metrics: Path %v, RecordAge %v, ReceiveCount %v", m["Path"], m["RecordAge"], m["ReceiveCount"])
+			}
+		}
+	}
+	if lines != 2 || docs != 2 {
+		t.Errorf("%d summary lines and %d metrics documents, want 2 and 2", lines, docs)
+	}
+}
+
+func strPtr(s string) *string { return &s }

@@ -51,7 +51,7 @@ type Requeuer interface {
 // on a try that never happened. It returns the records it could not copy,
 // with why.
 type Resender interface {
-	ResendLater(ctx context.Context, queueARN string, bodies map[string]string, after map[string]time.Duration) map[string]error
+	ResendLater(ctx context.Context, queueARN string, records map[string]trigger.Record, after map[string]time.Duration) map[string]error
 }
 
 // Metrics records one invocation's figures.
@@ -123,15 +123,16 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 		}
 		res, err = h.closer.Close(cctx, req.SubMchid, req.OutRechargeNo)
 	}
-	h.report(ctx, req, res, err, time.Since(start))
+	h.report(ctx, req, res, err, time.Since(start), nil)
 	if req.IsAPI() {
 		return apiAnswer(req, res, err)
 	}
 	return invokeAnswer(res, err)
 }
 
-// report writes one close's summary line and metrics document.
-func (h *Handler) report(ctx context.Context, req trigger.Request, res closer.Result, err error, elapsed time.Duration, extra ...slog.Attr) {
+// report writes one close's summary line and metrics document; queued is a
+// queue record's time in the queue, nil for other triggers.
+func (h *Handler) report(ctx context.Context, req trigger.Request, res closer.Result, err error, elapsed time.Duration, queued *metrics.Queued, extra ...slog.Attr) {
 	outcome := string(res.Outcome)
 	if err != nil {
 		outcome = outcomeOfKind(fault.KindOf(err))
@@ -143,7 +144,8 @@ func (h *Handler) report(ctx context.Context, req trigger.Request, res closer.Re
 	h.logSummary(ctx, req, outcome, res, err, elapsed, extra...)
 	if h.metrics != nil {
 		if merr := h.metrics.Record(metrics.Invocation{Outcome: outcome, Trigger: string(req.Kind), AWSRequestID: requestID,
-			Latency: elapsed, Attempts: res.Exchange.Attempts, RateLimited: res.Exchange.RateLimited, PaceWait: res.Exchange.PaceWait}); merr != nil {
+			Latency: elapsed, Attempts: res.Exchange.Attempts, RateLimited: res.Exchange.RateLimited, PaceWait: res.Exchange.PaceWait,
+			Queued: queued}); merr != nil {
 			h.logger.WarnContext(ctx, "metrics not written", "error", merr.Error())
 		}
 	}
@@ -329,6 +331,13 @@ func (h *Handler) batch(ctx context.Context, records []trigger.Record) ([]byte, 
 		req.Kind = trigger.SQS
 		attrs := []slog.Attr{slog.String("message_id", it.rec.MessageID), slog.Bool("kept_in_queue", kept[i]),
 			slog.Int("receive_count", it.rec.ReceiveCount)}
+		queued := &metrics.Queued{Receives: it.rec.ReceiveCount}
+		if !it.rec.SentAt.IsZero() {
+			// How long the expiry has waited since it was first put on the
+			// queue, copies included: what the record-age alarm watches.
+			queued.Age = time.Since(it.rec.SentAt)
+			attrs = append(attrs, slog.Float64("record_age_s", queued.Age.Seconds()))
+		}
 		if it.same != nil {
 			attrs = append(attrs, slog.String("answered_with", it.same.rec.MessageID))
 		}
@@ -341,7 +350,7 @@ func (h *Handler) batch(ctx context.Context, records []trigger.Record) ([]byte, 
 		if it.copied {
 			attrs = append(attrs, slog.Bool("copied_back", true))
 		}
-		h.report(ctx, req, it.res, it.err, it.elapsed, attrs...)
+		h.report(ctx, req, it.res, it.err, it.elapsed, queued, attrs...)
 	}
 	return json.Marshal(resp)
 }
@@ -350,20 +359,20 @@ func (h *Handler) batch(ctx context.Context, records []trigger.Record) ([]byte, 
 // record whose copy fails is no longer marked, and is kept as it would have
 // been. The copy comes back after a first receive's delay: it has cost no try.
 func (h *Handler) resend(ctx context.Context, items []item) {
-	bodies := map[string]map[string]string{} // queue ARN → message id → body
+	records := map[string]map[string]trigger.Record{} // queue ARN → message id → record
 	after := map[string]map[string]time.Duration{}
 	for i := range items {
 		if it := &items[i]; it.copied {
-			if bodies[it.rec.QueueARN] == nil {
-				bodies[it.rec.QueueARN], after[it.rec.QueueARN] = map[string]string{}, map[string]time.Duration{}
+			if records[it.rec.QueueARN] == nil {
+				records[it.rec.QueueARN], after[it.rec.QueueARN] = map[string]trigger.Record{}, map[string]time.Duration{}
 			}
-			bodies[it.rec.QueueARN][it.rec.MessageID] = it.rec.Body
+			records[it.rec.QueueARN][it.rec.MessageID] = it.rec
 			after[it.rec.QueueARN][it.rec.MessageID] = jittered(1)
 		}
 	}
 	failed := map[string]error{}
-	for arn := range bodies {
-		maps.Copy(failed, h.resender.ResendLater(ctx, arn, bodies[arn], after[arn]))
+	for arn := range records {
+		maps.Copy(failed, h.resender.ResendLater(ctx, arn, records[arn], after[arn]))
 	}
 	for i := range items {
 		if it := &items[i]; it.copied && failed[it.rec.MessageID] != nil {

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"close-recharge/internal/metrics"
 )
 
 // The stack as a payments security engineer would ship it. moto evaluates no
@@ -360,6 +362,42 @@ var points = []point{
 				set(doc, "100", "Resources", "ExpiryDeadLettersAlarm", "Properties", "Threshold")
 			}},
 			{"no schedule dead-letter queue alarm", func(doc *yaml.Node) { remove(doc, "Resources", "ScheduleDeadLetterQueueAlarm") }},
+		},
+	},
+	{
+		name: "an alarm watches the age each queued record reports, which SQS's own age metric leaves out past three receives",
+		check: func(doc *yaml.Node) error {
+			a := node(doc, "Resources", "ExpiryRecordAgeAlarm", "Properties")
+			switch {
+			case a == nil:
+				return errors.New("no ExpiryRecordAgeAlarm")
+			case !isIntrinsic(node(a, "Namespace"), "!Ref", "MetricsNamespace") || value(node(a, "MetricName")) != "RecordAge":
+				return errors.New("ExpiryRecordAgeAlarm does not watch the function's RecordAge metric")
+			case len(node(a, "Dimensions").Content) != 1 || value(node(a, "Dimensions", "0", "Name")) != "Path" ||
+				value(node(a, "Dimensions", "0", "Value")) != metrics.QueuePath:
+				return fmt.Errorf("ExpiryRecordAgeAlarm's dimensions are not Path=%s, under which the function publishes it", metrics.QueuePath)
+			case value(node(a, "Statistic")) != "Maximum":
+				return errors.New("ExpiryRecordAgeAlarm does not watch the oldest record (Statistic Maximum)")
+			case !isIntrinsic(node(a, "Threshold"), "!Ref", "ExpiryQueueAgeThreshold"):
+				return errors.New("ExpiryRecordAgeAlarm's threshold is not ExpiryQueueAgeThreshold")
+			}
+			if !isAlarmTopic(node(a, "AlarmActions", "0")) {
+				return errors.New("ExpiryRecordAgeAlarm notifies nobody")
+			}
+			return threshold(doc, a, 1, maxQueueAgeSeconds)
+		},
+		undos: []undo{
+			{"no record age alarm", func(doc *yaml.Node) { remove(doc, "Resources", "ExpiryRecordAgeAlarm") }},
+			{"on another dimension value", func(doc *yaml.Node) {
+				set(doc, "sqs", "Resources", "ExpiryRecordAgeAlarm", "Properties", "Dimensions", "0", "Value")
+			}},
+			{"on the average age", func(doc *yaml.Node) { set(doc, "Average", "Resources", "ExpiryRecordAgeAlarm", "Properties", "Statistic") }},
+			{"on the receive count", func(doc *yaml.Node) { set(doc, "ReceiveCount", "Resources", "ExpiryRecordAgeAlarm", "Properties", "MetricName") }},
+			{"a threshold of a day", func(doc *yaml.Node) { set(doc, "86400", "Resources", "ExpiryRecordAgeAlarm", "Properties", "Threshold") }},
+			{"firing when records are young", func(doc *yaml.Node) {
+				set(doc, "LessThanThreshold", "Resources", "ExpiryRecordAgeAlarm", "Properties", "ComparisonOperator")
+			}},
+			{"no alarm action", func(doc *yaml.Node) { remove(doc, "Resources", "ExpiryRecordAgeAlarm", "Properties", "AlarmActions") }},
 		},
 	},
 	{

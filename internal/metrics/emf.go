@@ -22,7 +22,21 @@ type Invocation struct {
 	Attempts     int
 	RateLimited  int           // WeChat Pay answers saying the merchant's rate limit was exceeded
 	PaceWait     time.Duration // waited for paced turns to call WeChat Pay
+	// Queued is set for a record of the expiry queue: how long its expiry has
+	// waited there and which receive this is. SQS's own age metric leaves out
+	// messages received three times or more — the most stuck ones.
+	Queued *Queued
 }
+
+// Queued is what one SQS record reports of its time in the queue.
+type Queued struct {
+	Age      time.Duration // since the expiry was first sent
+	Receives int           // ApproximateReceiveCount
+}
+
+// QueuePath is the value of the Path dimension under which queued records'
+// RecordAge and ReceiveCount are published (alarms name it).
+const QueuePath = "queue"
 
 // SecretCounts reports, for this instance so far, how many times the merchant
 // secret was read and how many times keys past their TTL were served because
@@ -64,8 +78,8 @@ type directive struct {
 // values and dimension under the names the metadata declares.
 type document struct {
 	AWS struct {
-		Timestamp         int64        `json:"Timestamp"`
-		CloudWatchMetrics [1]directive `json:"CloudWatchMetrics"`
+		Timestamp         int64       `json:"Timestamp"`
+		CloudWatchMetrics []directive `json:"CloudWatchMetrics"`
 	} `json:"_aws"`
 	Outcome      string  `json:"Outcome"`
 	Invocations  int     `json:"Invocations"`
@@ -78,7 +92,13 @@ type document struct {
 	PaceWait     float64 `json:"PaceWait"`
 	Trigger      string  `json:"trigger"`
 	AWSRequestID string  `json:"aws_request_id"`
+	// A queued record's, under their own directive and dimension.
+	Path         string   `json:"Path,omitempty"`
+	RecordAge    *float64 `json:"RecordAge,omitempty"`
+	ReceiveCount *int     `json:"ReceiveCount,omitempty"`
 }
+
+var queuedDefinitions = []metricDef{{"RecordAge", "Seconds"}, {"ReceiveCount", "Count"}}
 
 var definitions = []metricDef{
 	{"Invocations", "Count"},
@@ -106,7 +126,12 @@ func (e *EMF) Record(inv Invocation) error {
 
 	var d document
 	d.AWS.Timestamp = time.Now().UnixMilli()
-	d.AWS.CloudWatchMetrics[0] = directive{Namespace: e.namespace, Dimensions: [][]string{{"Outcome"}}, Metrics: definitions}
+	d.AWS.CloudWatchMetrics = []directive{{Namespace: e.namespace, Dimensions: [][]string{{"Outcome"}}, Metrics: definitions}}
+	if q := inv.Queued; q != nil {
+		d.AWS.CloudWatchMetrics = append(d.AWS.CloudWatchMetrics, directive{Namespace: e.namespace, Dimensions: [][]string{{"Path"}}, Metrics: queuedDefinitions})
+		age, receives := q.Age.Seconds(), q.Receives
+		d.Path, d.RecordAge, d.ReceiveCount = QueuePath, &age, &receives
+	}
 	d.Outcome, d.Invocations, d.Attempts, d.SecretReads, d.StaleKeys = inv.Outcome, 1, inv.Attempts, reads, stale
 	d.CloseLatency = float64(inv.Latency.Microseconds()) / 1e3
 	d.RateLimited, d.PaceWait = inv.RateLimited, float64(inv.PaceWait.Microseconds())/1e3

@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"close-recharge/internal/trigger"
 )
 
 // SendAPI is the one call Copies makes.
@@ -30,13 +32,14 @@ const maxDelay = 15 * time.Minute
 
 // ResendLater sends each record of the queue, by message id, as a new message
 // with its body, visible after its delay (whole seconds, rounded up; at most
-// SQS's 15 minutes), ten to a call, the calls side by side. It returns the
-// records it could not copy, with why.
-func (c *Copies) ResendLater(ctx context.Context, queueARN string, bodies map[string]string, after map[string]time.Duration) map[string]error {
+// SQS's 15 minutes), ten to a call, the calls side by side. A copy carries when
+// its original was first sent, so that how long the expiry has waited stays
+// known. It returns the records it could not copy, with why.
+func (c *Copies) ResendLater(ctx context.Context, queueARN string, records map[string]trigger.Record, after map[string]time.Duration) map[string]error {
 	failed := map[string]error{}
 	u, err := URL(queueARN)
 	if err != nil {
-		for id := range bodies {
+		for id := range records {
 			failed[id] = err
 		}
 		return failed
@@ -44,11 +47,11 @@ func (c *Copies) ResendLater(ctx context.Context, queueARN string, bodies map[st
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	turn := make(chan struct{}, callsAtOnce)
-	for chunk := range slices.Chunk(slices.Sorted(maps.Keys(bodies)), maxBatch) {
+	for chunk := range slices.Chunk(slices.Sorted(maps.Keys(records)), maxBatch) {
 		turn <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-turn }()
-			got := c.send(ctx, u, queueARN, chunk, bodies, after)
+			got := c.send(ctx, u, queueARN, chunk, records, after)
 			mu.Lock()
 			maps.Copy(failed, got)
 			mu.Unlock()
@@ -61,12 +64,16 @@ func (c *Copies) ResendLater(ctx context.Context, queueARN string, bodies map[st
 // send is one SendMessageBatch call for chunk; it returns the records it
 // could not copy. A copy whose answer is missing counts as not sent: the
 // original is then kept, and at worst the recharge is closed twice.
-func (c *Copies) send(ctx context.Context, u, queueARN string, chunk []string, bodies map[string]string, after map[string]time.Duration) map[string]error {
+func (c *Copies) send(ctx context.Context, u, queueARN string, chunk []string, records map[string]trigger.Record, after map[string]time.Duration) map[string]error {
 	failed := map[string]error{}
 	entries := make([]sqstypes.SendMessageBatchRequestEntry, len(chunk))
 	for i, id := range chunk {
 		secs := int32(min(max(math.Ceil(after[id].Seconds()), 0), maxDelay.Seconds()))
-		entries[i] = sqstypes.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(bodies[id]), DelaySeconds: secs}
+		entries[i] = sqstypes.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(records[id].Body), DelaySeconds: secs}
+		if sent := records[id].SentAt; !sent.IsZero() {
+			entries[i].MessageAttributes = map[string]sqstypes.MessageAttributeValue{trigger.FirstSentAttribute: {
+				DataType: aws.String("Number"), StringValue: aws.String(strconv.FormatInt(sent.UnixMilli(), 10))}}
+		}
 	}
 	out, err := c.API.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(u), Entries: entries})
 	if err != nil {

@@ -2,16 +2,19 @@ package queue_test
 
 import (
 	"context"
+	"encoding/json"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"close-recharge/internal/awstest"
 	"close-recharge/internal/queue"
+	"close-recharge/internal/trigger"
 )
 
 // Against moto's SQS: twelve copies (over two calls of ten) arrive as new
@@ -27,19 +30,23 @@ func TestResendLaterSendsNewMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 	const n = 12
-	bodies, after := map[string]string{}, map[string]time.Duration{}
+	records, after := map[string]trigger.Record{}, map[string]time.Duration{}
+	// The originals were sent an hour ago (the last one's time not known).
+	sent := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
 	for i := range n {
 		id := "m" + strconv.Itoa(i)
-		bodies[id], after[id] = `{"out_recharge_no":"R`+strconv.Itoa(i)+`"}`, 500*time.Millisecond
+		records[id], after[id] = trigger.Record{MessageID: id, Body: `{"out_recharge_no":"R` + strconv.Itoa(i) + `"}`, SentAt: sent}, 500*time.Millisecond
 	}
+	records["m11"] = trigger.Record{MessageID: "m11", Body: records["m11"].Body}
 	arn := "arn:aws:sqs:" + awstest.Region + ":" + awstest.AccountID + ":" + name
-	if failed := (&queue.Copies{API: api}).ResendLater(ctx, arn, bodies, after); len(failed) != 0 {
+	if failed := (&queue.Copies{API: api}).ResendLater(ctx, arn, records, after); len(failed) != 0 {
 		t.Fatalf("failed %v", failed)
 	}
-	got := map[string]bool{}
+	got := map[string]trigger.Record{}
 	for deadline := time.Now().Add(10 * time.Second); len(got) < n && time.Now().Before(deadline); {
 		out, err := api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: q.QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1,
-			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameApproximateReceiveCount}})
+			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll},
+			MessageAttributeNames:       []string{"All"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -47,15 +54,43 @@ func TestResendLaterSendsNewMessages(t *testing.T) {
 			if c := m.Attributes["ApproximateReceiveCount"]; c != "1" {
 				t.Errorf("a copy's first receive counts %s", c)
 			}
-			got[aws.ToString(m.Body)] = true
+			rec := asLambdaDelivers(t, m, arn)
+			got[rec.Body] = rec
 		}
 	}
-	for _, b := range bodies {
-		if !got[b] {
-			t.Errorf("copy %s not received", b)
+	for _, r := range records {
+		rec, ok := got[r.Body]
+		switch {
+		case !ok:
+			t.Errorf("copy %s not received", r.Body)
+		case r.SentAt.IsZero() && time.Since(rec.SentAt) > time.Minute:
+			t.Errorf("copy %s of an original sent at an unknown time says it was sent at %v", r.Body, rec.SentAt)
+		case !r.SentAt.IsZero() && !rec.SentAt.Equal(r.SentAt):
+			t.Errorf("copy %s says it was first sent at %v, want its original's %v", r.Body, rec.SentAt, r.SentAt)
 		}
 	}
-	if failed := (&queue.Copies{API: api}).ResendLater(ctx, "not-an-arn", bodies, after); len(failed) != n {
+	if failed := (&queue.Copies{API: api}).ResendLater(ctx, "not-an-arn", records, after); len(failed) != n {
 		t.Errorf("%d of %d copies failed for a bad queue ARN", len(failed), n)
 	}
+}
+
+// asLambdaDelivers hands m to the function's decoder in the shape the event
+// source mapping gives it (camelCase attribute values), and returns its record.
+func asLambdaDelivers(t *testing.T, m sqstypes.Message, arn string) trigger.Record {
+	t.Helper()
+	attrs := map[string]events.SQSMessageAttribute{}
+	for k, v := range m.MessageAttributes {
+		attrs[k] = events.SQSMessageAttribute{StringValue: v.StringValue, DataType: aws.ToString(v.DataType)}
+	}
+	payload, err := json.Marshal(events.SQSEvent{Records: []events.SQSMessage{{MessageId: aws.ToString(m.MessageId),
+		ReceiptHandle: aws.ToString(m.ReceiptHandle), Body: aws.ToString(m.Body), Attributes: m.Attributes,
+		MessageAttributes: attrs, EventSource: "aws:sqs", EventSourceARN: arn}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := trigger.Decode(payload)
+	if err != nil || len(req.Records) != 1 {
+		t.Fatalf("decode %s: %v", payload, err)
+	}
+	return req.Records[0]
 }

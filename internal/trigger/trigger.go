@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -55,7 +56,16 @@ type Record struct {
 	// ReceiveCount is SQS's ApproximateReceiveCount: this receive's number,
 	// from 1; 0 when the record does not say (not one SQS delivered).
 	ReceiveCount int
+	// SentAt is when the expiry was first put on the queue: SQS's
+	// SentTimestamp, or, for a copy the function put back, the original's
+	// (the FirstSentAttribute message attribute). Zero when not known.
+	SentAt time.Time
 }
+
+// FirstSentAttribute is the message attribute in which a copy of a record
+// carries when its original was sent (Unix milliseconds): a copy is a new
+// message, and its own SentTimestamp would hide how long the expiry has waited.
+const FirstSentAttribute = "FirstSentTimestamp"
 
 // MaxRecords bounds an SQS batch: the event source mapping's BatchSize is at most 10,000.
 const MaxRecords = 10000
@@ -165,9 +175,27 @@ func (r *Request) decodeSQS(payload []byte) error {
 			n = 0
 		}
 		r.Records = append(r.Records, Record{MessageID: m.MessageId, Body: m.Body, QueueARN: m.EventSourceARN,
-			ReceiptHandle: m.ReceiptHandle, ReceiveCount: n})
+			ReceiptHandle: m.ReceiptHandle, ReceiveCount: n, SentAt: sentAt(m)})
 	}
 	return nil
+}
+
+// sentAt is when m's expiry was first sent: the earlier of SentTimestamp and
+// the first-sent attribute a copy carries.
+func sentAt(m events.SQSMessage) time.Time {
+	var at time.Time
+	millis := []string{m.Attributes["SentTimestamp"]}
+	if a, ok := m.MessageAttributes[FirstSentAttribute]; ok && a.StringValue != nil {
+		millis = append(millis, *a.StringValue)
+	}
+	for _, v := range millis {
+		if ms, err := strconv.ParseInt(v, 10, 64); err == nil && ms > 0 {
+			if t := time.UnixMilli(ms); at.IsZero() || t.Before(at) {
+				at = t
+			}
+		}
+	}
+	return at
 }
 
 // DecodeRecord reads one SQS record's body: a direct request or an
