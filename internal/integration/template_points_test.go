@@ -391,9 +391,15 @@ var points = []point{
 			{"on another dimension value", func(doc *yaml.Node) {
 				set(doc, "sqs", "Resources", "ExpiryRecordAgeAlarm", "Properties", "Dimensions", "0", "Value")
 			}},
-			{"on the average age", func(doc *yaml.Node) { set(doc, "Average", "Resources", "ExpiryRecordAgeAlarm", "Properties", "Statistic") }},
-			{"on the receive count", func(doc *yaml.Node) { set(doc, "ReceiveCount", "Resources", "ExpiryRecordAgeAlarm", "Properties", "MetricName") }},
-			{"a threshold of a day", func(doc *yaml.Node) { set(doc, "86400", "Resources", "ExpiryRecordAgeAlarm", "Properties", "Threshold") }},
+			{"on the average age", func(doc *yaml.Node) {
+				set(doc, "Average", "Resources", "ExpiryRecordAgeAlarm", "Properties", "Statistic")
+			}},
+			{"on the receive count", func(doc *yaml.Node) {
+				set(doc, "ReceiveCount", "Resources", "ExpiryRecordAgeAlarm", "Properties", "MetricName")
+			}},
+			{"a threshold of a day", func(doc *yaml.Node) {
+				set(doc, "86400", "Resources", "ExpiryRecordAgeAlarm", "Properties", "Threshold")
+			}},
 			{"firing when records are young", func(doc *yaml.Node) {
 				set(doc, "LessThanThreshold", "Resources", "ExpiryRecordAgeAlarm", "Properties", "ComparisonOperator")
 			}},
