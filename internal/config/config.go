@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
+
 	"close-recharge/internal/metrics"
 	"close-recharge/internal/wechatpay"
 )
@@ -50,6 +52,9 @@ func Load(getenv func(string) string) (Config, error) {
 		return c, fmt.Errorf("WECHATPAY_SECRET_ID: required (the Secrets Manager name or ARN of the merchant secret), unless WECHATPAY_SECRET_FILE is set")
 	case c.SecretID != "" && c.SecretFile != "":
 		return c, fmt.Errorf("WECHATPAY_SECRET_FILE: cannot be set together with WECHATPAY_SECRET_ID; choose one")
+	}
+	if err := sameRegion(c.SecretID, get("AWS_REGION")); err != nil {
+		return c, fmt.Errorf("WECHATPAY_SECRET_ID: %v", err)
 	}
 	if c.BaseURL == "" {
 		c.BaseURL = wechatpay.DefaultBaseURL
@@ -119,4 +124,26 @@ func Load(getenv func(string) string) (Config, error) {
 		return c, fmt.Errorf("LOG_LEVEL: must be debug, info, warn or error")
 	}
 	return c, nil
+}
+
+// sameRegion refuses a secret ARN of another region than the function's: the
+// key policy's kms:ViaService and the secret's resource policy name this
+// region's Secrets Manager, so such a secret could never be decrypted (and a
+// second stack elsewhere would replace its resource policy). A name, or a
+// function whose region is not known, is not checked.
+func sameRegion(secretID, region string) error {
+	if !arn.IsARN(secretID) || region == "" {
+		return nil
+	}
+	a, err := arn.Parse(secretID)
+	if err != nil {
+		return fmt.Errorf("not a valid ARN: %v", err)
+	}
+	if a.Service != "secretsmanager" {
+		return fmt.Errorf("names a %s resource, not a Secrets Manager secret", a.Service)
+	}
+	if a.Region != region {
+		return fmt.Errorf("the secret is in %s, the function in %s: keep the secret in the function's region", a.Region, region)
+	}
+	return nil
 }

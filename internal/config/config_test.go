@@ -28,6 +28,13 @@ func TestLoad(t *testing.T) {
 		}},
 		{"no secret", map[string]string{}, "WECHATPAY_SECRET_ID", nil},
 		{"both secrets", map[string]string{"WECHATPAY_SECRET_ID": "a", "WECHATPAY_SECRET_FILE": "b"}, "WECHATPAY_SECRET_FILE", nil},
+		{"secret in the function's region", map[string]string{"AWS_REGION": "cn-north-1",
+			"WECHATPAY_SECRET_ID": "arn:aws-cn:secretsmanager:cn-north-1:111122223333:secret:wechatpay/merchant-AbCdEf"}, "", nil},
+		{"secret in another region", map[string]string{"AWS_REGION": "us-east-1",
+			"WECHATPAY_SECRET_ID": "arn:aws:secretsmanager:us-west-2:111122223333:secret:wechatpay/merchant-AbCdEf"}, "WECHATPAY_SECRET_ID", nil},
+		{"not a secret's ARN", map[string]string{"AWS_REGION": "us-east-1",
+			"WECHATPAY_SECRET_ID": "arn:aws:kms:us-east-1:111122223333:key/1234"}, "WECHATPAY_SECRET_ID", nil},
+		{"a secret's name, any region", map[string]string{"AWS_REGION": "us-east-1", "WECHATPAY_SECRET_ID": "wechatpay/merchant"}, "", nil},
 		{"plain http to a remote host", map[string]string{"WECHATPAY_SECRET_ID": "a", "WECHATPAY_BASE_URL": "http://api.mch.weixin.qq.com"}, "WECHATPAY_BASE_URL", nil},
 		{"base URL with a path", map[string]string{"WECHATPAY_SECRET_ID": "a", "WECHATPAY_BASE_URL": "https://api.mch.weixin.qq.com/v3"}, "WECHATPAY_BASE_URL", nil},
 		{"bad TTL", map[string]string{"WECHATPAY_SECRET_ID": "a", "WECHATPAY_SECRET_TTL": "five minutes"}, "WECHATPAY_SECRET_TTL", nil},
@@ -73,7 +80,9 @@ func TestLoad(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				tt.check(t, c)
+				if tt.check != nil {
+					tt.check(t, c)
+				}
 				return
 			}
 			if err == nil || !strings.HasPrefix(err.Error(), tt.wantVar+":") || strings.Contains(err.Error(), "\n") {
