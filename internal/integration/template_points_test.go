@@ -154,7 +154,7 @@ var points = []point{
 				return errors.New("no SQS event on the expiry queue")
 			case !isIntrinsic(node(p, "BatchSize"), "!Ref", "ExpiryBatchSize"),
 				!isIntrinsic(node(p, "MaximumBatchingWindowInSeconds"), "!Ref", "ExpiryBatchingWindow"),
-				!isIntrinsic(node(p, "ScalingConfig", "MaximumConcurrency"), "!Ref", "ExpiryMaxConcurrency"):
+				!isQueueShare(node(p, "ScalingConfig", "MaximumConcurrency")):
 				return errors.New("batch size, batching window or maximum concurrency is not its parameter")
 			case value(node(p, "FunctionResponseTypes", "0")) != "ReportBatchItemFailures":
 				return errors.New("no ReportBatchItemFailures: one failed record would return the whole batch")
@@ -304,15 +304,33 @@ var points = []point{
 			if !isIntrinsic(node(doc, "Resources", "CloseRechargeFunction", "Properties", "ReservedConcurrentExecutions"), "!Ref", "ReservedConcurrency") {
 				return errors.New("reserved concurrency is not ReservedConcurrency")
 			}
-			reserved, _ := strconv.Atoi(value(node(doc, "Parameters", "ReservedConcurrency", "Default")))
-			queue, _ := strconv.Atoi(value(node(doc, "Parameters", "ExpiryMaxConcurrency", "Default")))
-			if reserved <= queue {
-				return fmt.Errorf("defaults: reserved concurrency %d does not exceed the mapping's %d", reserved, queue)
+			// CloudFormation cannot compare two parameters: every reserved
+			// concurrency a deployment may choose looks up the queue's share,
+			// which must leave room for API calls and be one Lambda accepts.
+			if !isQueueShare(node(doc, "Resources", "CloseRechargeFunction", "Properties", "Events", "ExpiryQueue", "Properties", "ScalingConfig", "MaximumConcurrency")) {
+				return errors.New("the queue's maximum concurrency is not looked up from ReservedConcurrency")
+			}
+			allowed := node(doc, "Parameters", "ReservedConcurrency", "AllowedValues")
+			if allowed == nil || node(doc, "Parameters", "ReservedConcurrency", "MaxValue") != nil || node(doc, "Parameters", "ReservedConcurrency", "MinValue") != nil {
+				return errors.New("ReservedConcurrency is not limited to values the mapping knows")
+			}
+			for _, r := range allowed.Content {
+				reserved, _ := strconv.Atoi(r.Value)
+				queue, err := strconv.Atoi(value(node(doc, "Mappings", "ExpiryConcurrency", r.Value, "Queue")))
+				if err != nil || queue < 2 || queue > 1000 || reserved-queue < max(2, reserved/10) {
+					return fmt.Errorf("ReservedConcurrency %d gives the queue %q instances: want 2 to 1000, leaving at least max(2, a tenth) for API calls", reserved, value(node(doc, "Mappings", "ExpiryConcurrency", r.Value, "Queue")))
+				}
 			}
 			return nil
 		},
 		undos: []undo{
-			{"the mapping's default at reserved concurrency", func(doc *yaml.Node) { set(doc, "10", "Parameters", "ExpiryMaxConcurrency", "Default") }},
+			{"the queue given every instance at the default", func(doc *yaml.Node) { set(doc, "10", "Mappings", "ExpiryConcurrency", "10", "Queue") }},
+			{"the queue given one instance, below Lambda's minimum", func(doc *yaml.Node) { set(doc, "1", "Mappings", "ExpiryConcurrency", "4", "Queue") }},
+			{"a reserved concurrency with no share", func(doc *yaml.Node) { remove(doc, "Mappings", "ExpiryConcurrency", "1000") }},
+			{"any reserved concurrency allowed", func(doc *yaml.Node) { remove(doc, "Parameters", "ReservedConcurrency", "AllowedValues") }},
+			{"the queue's concurrency a parameter of its own", func(doc *yaml.Node) {
+				set(doc, "8", "Resources", "CloseRechargeFunction", "Properties", "Events", "ExpiryQueue", "Properties", "ScalingConfig", "MaximumConcurrency")
+			}},
 			{"instances counted by the mapping's concurrency", func(doc *yaml.Node) {
 				set(doc, "!Ref ExpiryMaxConcurrency", "Resources", "CloseRechargeFunction", "Properties", "Environment", "Variables", "WECHATPAY_MAX_INSTANCES")
 			}},
@@ -1431,4 +1449,11 @@ func value(n *yaml.Node) string {
 		return ""
 	}
 	return n.Value
+}
+
+// isQueueShare reports whether n looks the queue's maximum concurrency up
+// from ReservedConcurrency in the ExpiryConcurrency mapping.
+func isQueueShare(n *yaml.Node) bool {
+	return n != nil && n.Tag == "!FindInMap" && value(node(n, "0")) == "ExpiryConcurrency" &&
+		isIntrinsic(node(n, "1"), "!Ref", "ReservedConcurrency") && value(node(n, "2")) == "Queue"
 }
