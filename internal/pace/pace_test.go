@@ -56,12 +56,13 @@ func TestWaitGivesUpAtOnceWhenTheTokenComesTooLate(t *testing.T) {
 	if ctx.Err() != nil {
 		t.Fatal("Wait slept until the deadline instead of giving up at once")
 	}
-	// The refused wait kept no token: the bucket is as the first Wait left it.
+	// The refused wait kept no token and no place in the queue: the bucket is
+	// as the first Wait left it, and no later waiter queues behind it.
 	b.mu.Lock()
-	tokens := b.tokens
+	tokens, queued := b.tokens, len(b.queue)
 	b.mu.Unlock()
-	if tokens < -0.01 {
-		t.Errorf("tokens = %v after a refused wait, want ≥ 0", tokens)
+	if tokens < -0.01 || queued != 0 {
+		t.Errorf("after a refused wait: tokens = %v, want ≥ 0; %d waiters still queued, want 0", tokens, queued)
 	}
 }
 
