@@ -419,7 +419,9 @@ func TestRecordsWithoutATurnAreCopiedNotKept(t *testing.T) {
 // summary line and as metrics, which the record-age alarm watches.
 func TestRecordsReportTheirAgeAndReceives(t *testing.T) {
 	var out bytes.Buffer
-	h := New(&fixedCloser{err: unavailable}, slog.New(slog.NewJSONHandler(&out, nil)), metrics.NewEMF(&out, "Test", nil))
+	down := func() (closer.Result, error) { return closer.Result{}, unavailable }
+	h := New(&scripted{answers: map[string]func() (closer.Result, error){"R1": down, "R2": down}},
+		slog.New(slog.NewJSONHandler(&out, nil)), metrics.NewEMF(&out, "Test", nil))
 	now := time.Now()
 	sent := now.Add(-10 * time.Minute).UnixMilli()
 	firstSent := now.Add(-40 * time.Minute).UnixMilli()
