@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"close-recharge/internal/fault"
 )
@@ -22,11 +23,11 @@ func TestDecodeFixtures(t *testing.T) {
 		"rest-api.json": {Kind: RESTAPI, SubMchid: "1900000109", OutRechargeNo: "RCDEMO0005", APIRequestID: "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"},
 		"sqs.json": {Kind: SQS, Records: []Record{
 			{MessageID: "5d0c3f7a-8e1b-4c2a-9f36-1a2b3c4d5e06", Body: `{"sub_mchid":"1900000109","out_recharge_no":"RCDEMO0006"}`,
-				QueueARN: "arn:aws:sqs:ap-east-1:123456789012:close-recharge-expiry", ReceiptHandle: "AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a6", ReceiveCount: 1},
+				QueueARN: "arn:aws:sqs:ap-east-1:123456789012:close-recharge-expiry", ReceiptHandle: "AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a6", ReceiveCount: 1, SentAt: time.UnixMilli(1796090400000)},
 			{MessageID: "5d0c3f7a-8e1b-4c2a-9f36-1a2b3c4d5e07", Body: `{"version":"0","id":"7b8c9d0e-1f2a-3b4c-5d6e-7f8a9b0c1d2e","detail-type":"Recharge Expired",` +
 				`"source":"platform.recharges","account":"123456789012","time":"2026-12-01T02:00:00Z","region":"ap-east-1","resources":[],` +
 				`"detail":{"sub_mchid":"1900000109","out_recharge_no":"RCDEMO0007"}}`,
-				QueueARN: "arn:aws:sqs:ap-east-1:123456789012:close-recharge-expiry", ReceiptHandle: "AQEBzWwaftRI0KuVm4tP+/7q1rGgNqicHq", ReceiveCount: 1},
+				QueueARN: "arn:aws:sqs:ap-east-1:123456789012:close-recharge-expiry", ReceiptHandle: "AQEBzWwaftRI0KuVm4tP+/7q1rGgNqicHq", ReceiveCount: 1, SentAt: time.UnixMilli(1796090400001)},
 		}},
 	}
 	paths, _ := filepath.Glob("../../events/*.json")
