@@ -7,7 +7,6 @@ import (
 	"math"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -36,29 +35,9 @@ const maxDelay = 15 * time.Minute
 // its original was first sent, so that how long the expiry has waited stays
 // known. It returns the records it could not copy, with why.
 func (c *Copies) ResendLater(ctx context.Context, queueARN string, records map[string]trigger.Record, after map[string]time.Duration) map[string]error {
-	failed := map[string]error{}
-	u, err := URL(queueARN)
-	if err != nil {
-		for id := range records {
-			failed[id] = err
-		}
-		return failed
-	}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	turn := make(chan struct{}, callsAtOnce)
-	for chunk := range slices.Chunk(slices.Sorted(maps.Keys(records)), maxBatch) {
-		turn <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-turn }()
-			got := c.send(ctx, u, queueARN, chunk, records, after)
-			mu.Lock()
-			maps.Copy(failed, got)
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	return failed
+	return inCalls(queueARN, slices.Sorted(maps.Keys(records)), func(u string, chunk []string) map[string]error {
+		return c.send(ctx, u, queueARN, chunk, records, after)
+	})
 }
 
 // send is one SendMessageBatch call for chunk; it returns the records it

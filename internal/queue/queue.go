@@ -42,22 +42,31 @@ const callsAtOnce = 10
 // a call, the calls side by side. It returns the records it could not bring
 // back, with why.
 func (v *Visibility) RetrySoon(ctx context.Context, queueARN string, after map[string]time.Duration) map[string]error {
+	return inCalls(queueARN, slices.Sorted(maps.Keys(after)), func(u string, chunk []string) map[string]error {
+		return v.change(ctx, u, queueARN, chunk, after)
+	})
+}
+
+// inCalls runs call on the queue's URL for the keys ten at a time, up to
+// callsAtOnce calls side by side, and gathers what each says failed. A queue
+// ARN that names no queue fails every key.
+func inCalls(queueARN string, keys []string, call func(u string, chunk []string) map[string]error) map[string]error {
 	failed := map[string]error{}
 	u, err := URL(queueARN)
 	if err != nil {
-		for h := range after {
-			failed[h] = err
+		for _, k := range keys {
+			failed[k] = err
 		}
 		return failed
 	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	turn := make(chan struct{}, callsAtOnce)
-	for chunk := range slices.Chunk(slices.Sorted(maps.Keys(after)), maxBatch) {
+	for chunk := range slices.Chunk(keys, maxBatch) {
 		turn <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-turn }()
-			got := v.change(ctx, u, queueARN, chunk, after)
+			got := call(u, chunk)
 			mu.Lock()
 			maps.Copy(failed, got)
 			mu.Unlock()
