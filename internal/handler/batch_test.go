@@ -228,3 +228,31 @@ func TestBatchClosesARechargeOnceForAllItsRecords(t *testing.T) {
 		})
 	}
 }
+
+// Two sub-merchants may use the same out_recharge_no: records naming them are
+// two recharges, each closed at WeChat Pay and published on its own.
+func TestBatchTellsSubMerchantsApart(t *testing.T) {
+	w := newWorld(t)
+	const otherSub = "1900000110"
+	for _, sub := range []string{modelSub, otherSub} {
+		if err := w.sim.Seed(simulator.SeedRecharge{SubMchid: sub, OutRechargeNo: "T1", State: recharge.StateRecharging}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := handler.New(w.service(true, true), slog.New(slog.DiscardHandler), nil)
+	out, err := h.Invoke(context.Background(), sqsEvent(map[string]string{
+		"m1": fmt.Sprintf(`{"sub_mchid":%q,"out_recharge_no":"T1"}`, modelSub),
+		"m2": fmt.Sprintf(`{"sub_mchid":%q,"out_recharge_no":"T1"}`, otherSub),
+	}))
+	if err != nil || string(out) != `{"batchItemFailures":[]}` {
+		t.Fatalf("answer %s, %v", out, err)
+	}
+	for _, sub := range []string{modelSub, otherSub} {
+		if rc, _ := w.sim.Recharge(sub, "T1"); rc.RechargeState != recharge.StateClosed {
+			t.Errorf("%s/T1 is %s at WeChat Pay, want CLOSED: its record was answered with the other sub-merchant's close", sub, rc.RechargeState)
+		}
+	}
+	if n := len(w.publisher.take()); n != 2 {
+		t.Errorf("%d events published, want one per recharge", n)
+	}
+}

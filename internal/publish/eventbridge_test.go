@@ -140,3 +140,38 @@ func TestPublishToMoto(t *testing.T) {
 		}
 	}
 }
+
+// entriesOf records every entry it is given and takes them all.
+type entriesOf struct {
+	got []ebtypes.PutEventsRequestEntry
+}
+
+func (e *entriesOf) PutEvents(_ context.Context, in *eventbridge.PutEventsInput, _ ...func(*eventbridge.Options)) (*eventbridge.PutEventsOutput, error) {
+	e.got = append(e.got, in.Entries...)
+	out := &eventbridge.PutEventsOutput{}
+	for i := range in.Entries {
+		out.Entries = append(out.Entries, ebtypes.PutEventsResultEntry{EventId: aws.String(fmt.Sprint("e", i))})
+	}
+	return out, nil
+}
+
+// Every entry names the configured bus and source: an entry without a bus
+// goes to the account's default bus, where the consumers' rules never see it,
+// yet EventBridge takes it and the record leaves its queue.
+func TestEveryEntryNamesTheBusAndSource(t *testing.T) {
+	api := &entriesOf{}
+	p := &publish.EventBridge{API: api, Bus: "recharge-outcomes", Source: "merchant.recharges"}
+	for i, err := range p.Publish(context.Background(), events(12)) {
+		if err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+	}
+	if len(api.got) != 12 {
+		t.Fatalf("%d entries sent, want 12", len(api.got))
+	}
+	for i, e := range api.got {
+		if aws.ToString(e.EventBusName) != "recharge-outcomes" || aws.ToString(e.Source) != "merchant.recharges" {
+			t.Errorf("entry %d on bus %q from source %q, want recharge-outcomes and merchant.recharges", i, aws.ToString(e.EventBusName), aws.ToString(e.Source))
+		}
+	}
+}
