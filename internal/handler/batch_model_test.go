@@ -352,14 +352,8 @@ func (w *world) checkEvent(no string, ev published) error {
 		if err := json.Unmarshal(ev.detail, &f); err != nil {
 			return err
 		}
-		if exists && record.RechargeState != recharge.StateRecharging {
-			return fmt.Errorf("refused (%s), but the record is %s", f.Error.Code, record.RechargeState)
-		}
-		if !w.recorder.sent(no + " " + f.Error.Code) {
-			return fmt.Errorf("refused with %s, a code WeChat Pay did not send about it", f.Error.Code)
-		}
-		if f.Error.Code == wechatpay.CodeOrderNotExist && exists {
-			return fmt.Errorf("refused as ORDER_NOT_EXIST, but the recharge exists")
+		if err := w.recorder.refusalHeld(no, f.Error.Code); err != nil {
+			return err
 		}
 		if f.SubMchid != modelSub || f.OutRechargeNo != no {
 			return fmt.Errorf("refusal names %s/%s", f.SubMchid, f.OutRechargeNo)

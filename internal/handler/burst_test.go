@@ -33,6 +33,8 @@ type scripted struct {
 	answers   map[string]func() (closer.Result, error) // out_recharge_no → its answer; others are closed
 	published []closer.Result
 	deadlines []time.Time // each Settle's deadline
+	// the last Publish's deadline
+	publishDeadline time.Time
 }
 
 func (s *scripted) Settle(ctx context.Context, _, no string) (closer.Result, error) {
@@ -50,9 +52,10 @@ func (s *scripted) Close(ctx context.Context, sub, no string) (closer.Result, er
 	return s.Settle(ctx, sub, no)
 }
 
-func (s *scripted) Publish(_ context.Context, results []*closer.Result) []error {
+func (s *scripted) Publish(ctx context.Context, results []*closer.Result) []error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.publishDeadline, _ = ctx.Deadline()
 	for _, r := range results {
 		r.Published = true
 		s.published = append(s.published, *r)
@@ -470,3 +473,24 @@ func TestRecordsReportTheirAgeAndReceives(t *testing.T) {
 }
 
 func strPtr(s string) *string { return &s }
+
+// A batch's closes, its publishing and its bringing back all end with the
+// answer margin to spare before Lambda's deadline: past it, the invocation
+// times out and the whole batch comes back (every record closed again).
+func TestBatchKeepsTheAnswerMarginFree(t *testing.T) {
+	c := &scripted{}
+	h := New(c, slog.New(slog.DiscardHandler), nil)
+	payload, _ := json.Marshal(events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m1", ReceiptHandle: "m1", EventSource: "aws:sqs",
+		EventSourceARN: "arn:aws:sqs:us-east-1:123456789012:expiry", Body: `{"sub_mchid":"1900000109","out_recharge_no":"R1"}`}}})
+	deadline := time.Now().Add(30 * time.Second)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	if _, err := h.Invoke(ctx, payload); err != nil {
+		t.Fatal(err)
+	}
+	latest := deadline.Add(-closer.AnswerMargin)
+	if len(c.deadlines) != 1 || c.deadlines[0].After(latest) || c.publishDeadline.IsZero() || c.publishDeadline.After(latest) {
+		t.Errorf("close deadlines %v, publish deadline %v; want none later than %v (the answer margin before %v)",
+			c.deadlines, c.publishDeadline, latest, deadline)
+	}
+}

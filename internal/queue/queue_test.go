@@ -2,6 +2,7 @@ package queue_test
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"sync"
 	"testing"
@@ -92,6 +93,10 @@ type overlapping struct {
 }
 
 func (o *overlapping) ChangeMessageVisibilityBatch(_ context.Context, in *sqs.ChangeMessageVisibilityBatchInput, _ ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error) {
+	if len(in.Entries) > 10 {
+		// SQS takes ten entries a call at most.
+		return nil, errors.New("AWS.SimpleQueueService.TooManyEntriesInBatchRequest")
+	}
 	o.mu.Lock()
 	o.inFlight++
 	o.peak = max(o.peak, o.inFlight)

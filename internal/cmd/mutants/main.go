@@ -33,7 +33,10 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 type mutant struct {
@@ -91,7 +94,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			continue
 		}
 		start := time.Now()
-		ok, out := runTest(ctx, pristine, m.test, *timeout)
+		ok, out, _ := runTest(ctx, pristine, m.test, *timeout)
 		baseline[m.test] = ok
 		if !ok {
 			fmt.Fprintf(stdout, "baseline FAILED (%.0fs): %s\n%s\n", time.Since(start).Seconds(), m.test, tail(out, 20))
@@ -108,7 +111,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			missed++
 		case "BROKEN":
 			broken++
-		case "UNJUDGED":
+		case "UNJUDGED", "TIMEOUT":
 			unjudged++
 		}
 		fmt.Fprintf(stdout, "%-8s %5.0f  %s\n", result, time.Since(start).Seconds(), m.name)
@@ -116,7 +119,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			fmt.Fprintln(stdout, indent(detail))
 		}
 	}
-	fmt.Fprintf(stdout, "mutants: %d planted, %d caught, %d missed, %d broken, %d unjudged (their test fails unchanged)\n",
+	fmt.Fprintf(stdout, "mutants: %d planted, %d caught, %d missed, %d broken, %d unjudged (their test fails unchanged, or timed out)\n",
 		len(mutants), len(mutants)-missed-broken-unjudged, missed, broken, unjudged)
 	if missed+broken+unjudged > 0 {
 		return errors.New("not every planted bug was caught")
@@ -152,25 +155,43 @@ func plant(ctx context.Context, files []string, m mutant, baselineOK bool, timeo
 	if err := os.WriteFile(path, src, 0o644); err != nil {
 		return "BROKEN", err.Error()
 	}
-	// A mutant that does not compile is caught by the compiler, not by a test.
-	if strings.HasSuffix(m.file, ".go") {
-		if ok, out := runTest(ctx, dir, "go vet ./"+filepath.Dir(m.file), timeout); !ok {
+	// A mutant that does not build, anywhere (tests included), or a template
+	// that no longer parses, is caught by the compiler or the parser, not by
+	// a test.
+	switch filepath.Ext(m.file) {
+	case ".go":
+		if ok, out, _ := runTest(ctx, dir, "go vet ./...", timeout); !ok {
 			return "BROKEN", m.origin + ": does not build:\n" + tail(out, 10)
 		}
+	case ".yaml", ".yml":
+		var doc yaml.Node
+		if err := yaml.Unmarshal(src, &doc); err != nil {
+			return "BROKEN", fmt.Sprintf("%s: %s no longer parses: %v", m.origin, m.file, err)
+		}
 	}
-	if ok, _ := runTest(ctx, dir, m.test, timeout); ok {
+	ok, _, timedOut := runTest(ctx, dir, m.test, timeout)
+	switch {
+	case timedOut:
+		return "TIMEOUT", m.origin + ": " + m.test + " ran past " + timeout.String()
+	case ok:
 		return "MISSED", m.origin + ": " + m.test + " passed with the bug planted"
 	}
 	return "caught", ""
 }
 
-func runTest(ctx context.Context, dir, command string, timeout time.Duration) (bool, string) {
+// runTest runs command in dir; timedOut reports a run ended by the timeout,
+// which judges nothing. The command runs in a process group of its own, so
+// that a timeout ends the test binaries it started too.
+func runTest(ctx context.Context, dir, command string, timeout time.Duration) (ok bool, out string, timedOut bool) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", "-c", command)
 	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	return err == nil, string(out)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+	b, err := cmd.CombinedOutput()
+	return err == nil, string(b), ctx.Err() != nil
 }
 
 // trackedFiles lists the files git knows of or would add: the tree as it
