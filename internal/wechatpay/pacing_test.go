@@ -29,7 +29,7 @@ import (
 // twelve goroutines manage twice that under -race on two busy cores.
 func TestPacingKeepsUnderWeChatPaysRateLimit(t *testing.T) {
 	const rate, burst, n, workers = 20.0, 6, 24, 12
-	run := func(t *testing.T, pacer wechatpay.Pacer) (throttled int, failed int) {
+	run := func(t *testing.T, pacer wechatpay.Pacer) (throttled, failed int, sent float64) {
 		sim := simulator.New(testKeys(t), simulator.WithRateLimit(rate, burst))
 		policy := fastRetry
 		policy.MaxAttempts = 1 // what WeChat Pay answered, not what retries made of it
@@ -42,6 +42,7 @@ func TestPacingKeepsUnderWeChatPaysRateLimit(t *testing.T) {
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		next := 0
+		start := time.Now()
 		for range workers {
 			wg.Go(func() {
 				for {
@@ -64,16 +65,24 @@ func TestPacingKeepsUnderWeChatPaysRateLimit(t *testing.T) {
 			})
 		}
 		wg.Wait()
-		return sim.Throttled(), failed
+		return sim.Throttled(), failed, float64(n) / time.Since(start).Seconds()
 	}
 	t.Run("paced at half the limit", func(t *testing.T) {
-		if throttled, failed := run(t, pace.NewPacer(rate/2)); throttled != 0 || failed != 0 {
+		if throttled, failed, _ := run(t, pace.NewPacer(rate/2)); throttled != 0 || failed != 0 {
 			t.Errorf("%d answered 429, %d failed; want none", throttled, failed)
 		}
 	})
+	// The load must be one WeChat Pay refuses when nothing paces it, or the
+	// paced run proves nothing. A machine too busy to send it faster than the
+	// limit cannot show that: it says so rather than fail.
 	t.Run("unpaced", func(t *testing.T) {
-		if throttled, _ := run(t, nil); throttled == 0 {
-			t.Error("no 429 without pacing: the load does not test the pacer")
+		throttled, _, sent := run(t, nil)
+		switch {
+		case throttled > 0:
+		case sent < 2*rate:
+			t.Skipf("unpaced, this machine sent only %.0f/s against a limit of %.0f/s with a burst of %d: too busy to show the load exceeds it", sent, rate, burst)
+		default:
+			t.Errorf("no 429 at %.0f/s without pacing: the simulator's limit does not hold", sent)
 		}
 	})
 }
