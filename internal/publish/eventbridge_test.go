@@ -143,11 +143,14 @@ func TestPublishToMoto(t *testing.T) {
 
 // entriesOf records every entry it is given and takes them all.
 type entriesOf struct {
+	mu  sync.Mutex
 	got []ebtypes.PutEventsRequestEntry
 }
 
 func (e *entriesOf) PutEvents(_ context.Context, in *eventbridge.PutEventsInput, _ ...func(*eventbridge.Options)) (*eventbridge.PutEventsOutput, error) {
+	e.mu.Lock() // a batch's calls go out side by side
 	e.got = append(e.got, in.Entries...)
+	e.mu.Unlock()
 	out := &eventbridge.PutEventsOutput{}
 	for i := range in.Entries {
 		out.Entries = append(out.Entries, ebtypes.PutEventsResultEntry{EventId: aws.String(fmt.Sprint("e", i))})
