@@ -7,8 +7,10 @@
 //     delete and redrive); a poller per instance stands in for the event
 //     source mapping (batch size, maximum concurrency, partial batch
 //     responses: only successes are deleted, failures come back after their
-//     visibility, which the handler shortens); each instance paces itself at
-//     R / C. moto scans a queue's every message on each send, receive and
+//     visibility, which the handler shortens; each record carries
+//     ApproximateReceiveCount and SentTimestamp); each instance paces itself
+//     at R / C, knows the queue's maxReceiveCount as EXPIRY_MAX_RECEIVE_COUNT,
+//     and copies back the records that got no turn, as main builds it. moto scans a queue's every message on each send, receive and
 //     delete (about 12 µs a message and operation: 240 ms a send at 20,000
 //     waiting), which AWS does not; so the burst is spread over -shards
 //     queues, redriving to one dead-letter queue, and every poller takes
@@ -36,9 +38,18 @@
 // twice; that is counted and shown, while two different outcomes for one
 // recharge and state never may be.
 //
+// Scenarios (-scenario): healthy runs the paths of -paths against a WeChat Pay
+// that only rate-limits; outage-503 and outage-429 run the queue path alone,
+// WeChat Pay answering every request 503 SERVICE_UNAVAILABLE, or 429
+// RATELIMIT_EXCEEDED, for -outage from -outage-at into the burst. Their tables
+// add what the receive budget is judged by: dead-lettered expiries (counted in
+// the dead-letter queue), recharges with a GAVE_UP outcome on the bus, requests
+// per recharge outside the outage window (the simulator counts those the
+// outage answered), and the time from the outage's end to the last close.
+//
 // It prints a progress line while each runs and one table per path.
 //
-//	go run ./internal/cmd/scale -n 20000 -rate 200 -latency 30ms -instances 10
+//	go run ./internal/cmd/scale -n 20000 -rate 200 -latency 30ms -instances 10 -scenario all
 package main
 
 import (
