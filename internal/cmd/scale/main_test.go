@@ -135,7 +135,10 @@ func TestEveryPathClosesEveryRecharge(t *testing.T) {
 // once in WeChat Pay's books and announced, none is dead-lettered or given up
 // on, no two outcomes contradict each other, and the outage did answer some
 // requests. The handler's receive budget is in real seconds, so the outage is
-// short rather than the clock fast; nothing here is timed.
+// short rather than the clock fast; nothing here is timed. The function
+// timeout is short so that the queues' visibility (six times it) ends well
+// within the run's limit: a record whose early return failed on a busy moto
+// comes back after it, as the handler documents, and is not counted lost.
 func TestQueuePathOutlastsAnOutage(t *testing.T) {
 	moto := awstest.MotoForTest(t)
 	secret, err := writeSecret()
@@ -146,7 +149,7 @@ func TestQueuePathOutlastsAnOutage(t *testing.T) {
 	cfg := awstest.Config(moto)
 	for _, scenario := range []string{"outage-503", "outage-429"} {
 		t.Run(scenario, func(t *testing.T) {
-			runs, err := scenarioRuns(options{n: 200, rate: 200, latency: 5 * time.Millisecond, instances: 3, batch: 10, timeout: 30 * time.Second,
+			runs, err := scenarioRuns(options{n: 200, rate: 200, latency: 5 * time.Millisecond, instances: 3, batch: 10, timeout: 10 * time.Second,
 				maxReceive: 15, limit: 2 * time.Minute, shards: 4, paths: "queue,async", outageAt: 500 * time.Millisecond, outageFor: 3 * time.Second}, scenario)
 			if err != nil || len(runs) != 1 || !slices.Equal(runs[0].paths, []string{"queue"}) {
 				t.Fatalf("scenario %s: %v, %+v; want one run of the queue path", scenario, err, runs)
@@ -174,7 +177,8 @@ func TestQueuePathOutlastsAnOutage(t *testing.T) {
 // maxReceiveCount 1 and WeChat Pay down throughout, that is every record on
 // its first receive — which the function knows only if the poller passes
 // ApproximateReceiveCount, as the event source mapping does, and the function
-// is told the queue's maxReceiveCount.
+// is told the queue's maxReceiveCount. The function timeout is short for the
+// same reason as above.
 func TestQueuePathGivesUpOnTheLastReceive(t *testing.T) {
 	moto := awstest.MotoForTest(t)
 	secret, err := writeSecret()
@@ -182,7 +186,7 @@ func TestQueuePathGivesUpOnTheLastReceive(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(filepath.Dir(secret)) })
-	o := options{scenario: "outage-503", n: 30, rate: 200, latency: 5 * time.Millisecond, instances: 3, batch: 10, timeout: 30 * time.Second,
+	o := options{scenario: "outage-503", n: 30, rate: 200, latency: 5 * time.Millisecond, instances: 3, batch: 10, timeout: 10 * time.Second,
 		maxReceive: 1, limit: 2 * time.Minute, shards: 2, outageFor: time.Hour, outageStatus: http.StatusServiceUnavailable}
 	r, err := queuePath(context.Background(), o, awstest.Config(moto), secret, t.Output())
 	if err != nil {
