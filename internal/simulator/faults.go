@@ -120,6 +120,55 @@ func (s *Server) takeFault(op, outRechargeNo string) *Fault {
 	return nil
 }
 
+// Outage is a window of the simulator's clock in which every request that
+// reaches it is answered Status with Code (Code defaults by Status), whatever
+// it asks and before the rate limit counts it: WeChat Pay down
+// (503 SERVICE_UNAVAILABLE) or refusing everyone (429 RATELIMIT_EXCEEDED)
+// for minutes, not for a counted number of requests as Inject's faults are.
+type Outage struct {
+	Start  time.Time
+	Length time.Duration
+	Status int
+	Code   string
+}
+
+// SetOutage replaces the outage window (Status 503 if zero); the zero Outage
+// is none.
+func (s *Server) SetOutage(o Outage) {
+	if o.Status == 0 {
+		o.Status = http.StatusServiceUnavailable
+	}
+	if o.Code == "" {
+		o.Code = defaultCode(o.Status)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.outage = o
+}
+
+// Outaged is how many requests the outage window answered.
+func (s *Server) Outaged() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.outaged
+}
+
+// down reports whether a request arriving now falls in the outage window,
+// and counts it if so.
+func (s *Server) down() (status int, code string, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.outage
+	if o.Length <= 0 {
+		return 0, "", false
+	}
+	if now := s.now(); now.Before(o.Start) || !now.Before(o.Start.Add(o.Length)) {
+		return 0, "", false
+	}
+	s.outaged++
+	return o.Status, o.Code, true
+}
+
 // exchange is one request in flight and the fault it carries.
 type exchange struct {
 	s     *Server

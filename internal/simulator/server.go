@@ -56,6 +56,8 @@ type Server struct {
 	latency      time.Duration // added to every request
 	throttled    int
 	closes       int // RECHARGING → CLOSED by a close request
+	outage       Outage
+	outaged      int // requests answered by the outage
 }
 
 // Option configures a Server.
@@ -300,6 +302,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		}
+	}
+	if status, code, down := s.down(); down {
+		s.writeError(rec, status, code, "模拟停机："+code)
+		return
 	}
 	if s.limit != nil && !s.limit.Allow() {
 		s.mu.Lock()

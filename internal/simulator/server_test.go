@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -399,5 +400,65 @@ func TestMatchesWantsEveryFieldServed(t *testing.T) {
 		if err := sim.Matches(sub, "R1", b); err == nil {
 			t.Errorf("%s: matched %s", name, b)
 		}
+	}
+}
+
+// An outage window answers every request with its status and code, on the
+// simulator's clock: from its start, up to but not including its end, and
+// nothing it refused took effect; the rate limit does not count those
+// requests, and Outaged does.
+func TestOutageWindow(t *testing.T) {
+	k := testKeys(t)
+	base := time.Now()
+	var offset atomic.Int64 // the simulator's clock: base + offset
+	sim, url := start(t, simulator.WithClock(func() time.Time { return base.Add(time.Duration(offset.Load())) }),
+		simulator.WithRateLimit(1000, 1000))
+	sim.SetOutage(simulator.Outage{Start: base.Add(10 * time.Second), Length: time.Minute})
+	steps := []struct {
+		name       string
+		at         time.Duration
+		method     string
+		uri        string
+		wantStatus int
+		wantCode   string // error code, or the recharge_state of a 200
+	}{
+		{"query before the outage", 10*time.Second - time.Nanosecond, "GET", queryURI, 200, "RECHARGING"},
+		{"close as it starts", 10 * time.Second, "POST", closeURI, 503, "SERVICE_UNAVAILABLE"},
+		{"query during it", 40 * time.Second, "GET", queryURI, 503, "SERVICE_UNAVAILABLE"},
+		{"close just before it ends", 70*time.Second - time.Nanosecond, "POST", closeURI, 503, "SERVICE_UNAVAILABLE"},
+		{"query as it ends: the closes did nothing", 70 * time.Second, "GET", queryURI, 200, "RECHARGING"},
+		{"close after it", 71 * time.Second, "POST", closeURI, 200, "CLOSED"},
+	}
+	for _, st := range steps {
+		offset.Store(int64(st.at))
+		resp, body := request{method: st.method, uri: st.uri, body: []byte(`{}`)}.send(t, url, k)
+		if resp.StatusCode != st.wantStatus {
+			t.Fatalf("%s: status %d %s, want %d", st.name, resp.StatusCode, body, st.wantStatus)
+		}
+		got := ""
+		if st.wantStatus == 200 {
+			var r recharge.Recharge
+			if err := json.Unmarshal(body, &r); err != nil {
+				t.Fatalf("%s: %s", st.name, body)
+			}
+			got = r.RechargeState
+		} else {
+			got = errorCode(t, body)
+		}
+		if got != st.wantCode {
+			t.Fatalf("%s: %s, want %s", st.name, got, st.wantCode)
+		}
+	}
+	if sim.Outaged() != 3 || sim.Throttled() != 0 || sim.Closes() != 1 {
+		t.Errorf("outaged %d, throttled %d, closes %d; want 3, 0, 1", sim.Outaged(), sim.Throttled(), sim.Closes())
+	}
+	// A 429 outage answers RATELIMIT_EXCEEDED; the zero Outage is none.
+	sim.SetOutage(simulator.Outage{Start: base, Length: time.Hour, Status: http.StatusTooManyRequests})
+	if resp, body := (request{method: "GET", uri: queryURI}).send(t, url, k); resp.StatusCode != 429 || errorCode(t, body) != "RATELIMIT_EXCEEDED" {
+		t.Fatalf("429 outage: %d %s", resp.StatusCode, body)
+	}
+	sim.SetOutage(simulator.Outage{})
+	if resp, body := (request{method: "GET", uri: queryURI}).send(t, url, k); resp.StatusCode != 200 {
+		t.Fatalf("no outage: %d %s", resp.StatusCode, body)
 	}
 }

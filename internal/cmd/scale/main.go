@@ -7,8 +7,10 @@
 //     delete and redrive); a poller per instance stands in for the event
 //     source mapping (batch size, maximum concurrency, partial batch
 //     responses: only successes are deleted, failures come back after their
-//     visibility, which the handler shortens); each instance paces itself at
-//     R / C. moto scans a queue's every message on each send, receive and
+//     visibility, which the handler shortens; each record carries
+//     ApproximateReceiveCount and SentTimestamp); each instance paces itself
+//     at R / C, knows the queue's maxReceiveCount as EXPIRY_MAX_RECEIVE_COUNT,
+//     and copies back the records that got no turn, as main builds it. moto scans a queue's every message on each send, receive and
 //     delete (about 12 µs a message and operation: 240 ms a send at 20,000
 //     waiting), which AWS does not; so the burst is spread over -shards
 //     queues, redriving to one dead-letter queue, and every poller takes
@@ -36,9 +38,18 @@
 // twice; that is counted and shown, while two different outcomes for one
 // recharge and state never may be.
 //
+// Scenarios (-scenario): healthy runs the paths of -paths against a WeChat Pay
+// that only rate-limits; outage-503 and outage-429 run the queue path alone,
+// WeChat Pay answering every request 503 SERVICE_UNAVAILABLE, or 429
+// RATELIMIT_EXCEEDED, for -outage from -outage-at into the burst. Their tables
+// add what the receive budget is judged by: dead-lettered expiries (counted in
+// the dead-letter queue), recharges with a GAVE_UP outcome on the bus, requests
+// per recharge outside the outage window (the simulator counts those the
+// outage answered), and the time from the outage's end to the last close.
+//
 // It prints a progress line while each runs and one table per path.
 //
-//	go run ./internal/cmd/scale -n 20000 -rate 200 -latency 30ms -instances 10
+//	go run ./internal/cmd/scale -n 20000 -rate 200 -latency 30ms -instances 10 -scenario all
 package main
 
 import (
@@ -88,6 +99,7 @@ func main() {
 }
 
 type options struct {
+	scenario   string // healthy, outage-503 or outage-429
 	n          int
 	rate       float64
 	latency    time.Duration
@@ -98,6 +110,10 @@ type options struct {
 	paths      string
 	limit      time.Duration
 	shards     int
+	// WeChat Pay answers every request outageStatus (0: never) for outageFor,
+	// from outageAt into the burst.
+	outageAt, outageFor time.Duration
+	outageStatus        int
 }
 
 const sub = "1900000109"
@@ -111,11 +127,19 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 	fs.IntVar(&o.instances, "instances", 10, "instances at once: the mapping's maximum concurrency, or the reserved concurrency of the async path")
 	fs.IntVar(&o.batch, "batch", 10, "the event source mapping's batch size")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "the function timeout")
-	fs.IntVar(&o.maxReceive, "max-receive", 10, "the expiry queue's maxReceiveCount")
+	fs.IntVar(&o.maxReceive, "max-receive", 15, "the expiry queue's maxReceiveCount, and the function's EXPIRY_MAX_RECEIVE_COUNT")
 	fs.StringVar(&o.paths, "paths", "queue,async,async-best", "which paths to run: queue, async (Lambda's throttling as documented), async-best (throttled events wait in line, undelayed)")
 	fs.DurationVar(&o.limit, "limit", 15*time.Minute, "give up on a path after this long")
 	fs.IntVar(&o.shards, "shards", 1000, "queues the queue path spreads the burst over, to keep moto's per-message scans short")
+	scenarios := fs.String("scenario", "healthy", "which scenarios to run, comma-separated or all: healthy (the paths of -paths on a healthy WeChat Pay), "+
+		"outage-503 and outage-429 (the queue path only, WeChat Pay answering every request 503 SERVICE_UNAVAILABLE, or 429 RATELIMIT_EXCEEDED, for -outage from -outage-at into the burst)")
+	fs.DurationVar(&o.outageFor, "outage", 120*time.Second, "how long the outage scenarios' outage lasts")
+	fs.DurationVar(&o.outageAt, "outage-at", 20*time.Second, "when into the burst the outage starts")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	runs, err := scenarioRuns(o, *scenarios)
+	if err != nil {
 		return err
 	}
 	moto, stop, err := awstest.StartMoto()
@@ -131,29 +155,61 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(filepath.Dir(secret))
-	var results []result
-	for _, path := range []struct {
-		name string
-		run  func(context.Context, options, aws.Config, string, io.Writer) (result, error)
-	}{{"queue", queuePath}, {"async", asyncPath(true)}, {"async-best", asyncPath(false)}} {
-		if !slices.Contains(strings.Split(o.paths, ","), path.name) {
-			continue
+	for _, sc := range runs {
+		var results []result
+		for _, path := range []struct {
+			name string
+			run  func(context.Context, options, aws.Config, string, io.Writer) (result, error)
+		}{{"queue", queuePath}, {"async", asyncPath(true)}, {"async-best", asyncPath(false)}} {
+			if !slices.Contains(sc.paths, path.name) {
+				continue
+			}
+			r, err := path.run(ctx, sc.o, cfg, secret, progress)
+			if err != nil {
+				return fmt.Errorf("%s, %s path: %w", sc.o.scenario, path.name, err)
+			}
+			results = append(results, r)
+			r.print(out, sc.o)
 		}
-		r, err := path.run(ctx, o, cfg, secret, progress)
-		if err != nil {
-			return fmt.Errorf("%s path: %w", path.name, err)
-		}
-		results = append(results, r)
-		r.print(out, o)
-	}
-	if len(results) > 1 && results[0].name == "queue" {
-		q := results[0]
-		for _, a := range results[1:] {
-			fmt.Fprintf(out, "queue path ÷ %s path, same load: closes/s %.2f×, p99 due→closed %.2f×, lost %d vs %d, 429 share %.2f%% vs %.2f%%\n",
-				a.name, q.closesPerSec()/max(a.closesPerSec(), 1e-9), float64(q.p99)/max(float64(a.p99), 1), q.lost, a.lost, 100*q.share429(), 100*a.share429())
+		if len(results) > 1 && results[0].name == "queue" {
+			q := results[0]
+			for _, a := range results[1:] {
+				fmt.Fprintf(out, "queue path ÷ %s path, same load: closes/s %.2f×, p99 due→closed %.2f×, lost %d vs %d, 429 share %.2f%% vs %.2f%%\n",
+					a.name, q.closesPerSec()/max(a.closesPerSec(), 1e-9), float64(q.p99)/max(float64(a.p99), 1), q.lost, a.lost, 100*q.share429(), 100*a.share429())
+			}
 		}
 	}
 	return nil
+}
+
+// scenarioRun is one scenario: its options and the paths it runs.
+type scenarioRun struct {
+	o     options
+	paths []string
+}
+
+// outageStatuses are the outage scenarios' answers.
+var outageStatuses = map[string]int{"outage-503": http.StatusServiceUnavailable, "outage-429": http.StatusTooManyRequests}
+
+// scenarioRuns reads -scenario: the healthy one runs the paths of -paths; an
+// outage one runs the queue path alone, the path whose receive budget it
+// tests.
+func scenarioRuns(o options, list string) ([]scenarioRun, error) {
+	if list == "all" {
+		list = "healthy,outage-503,outage-429"
+	}
+	var runs []scenarioRun
+	for name := range strings.SplitSeq(list, ",") {
+		sc := scenarioRun{o: o, paths: []string{"queue"}}
+		sc.o.scenario = name
+		if name == "healthy" {
+			sc.o.outageFor, sc.paths = 0, strings.Split(o.paths, ",")
+		} else if sc.o.outageStatus = outageStatuses[name]; sc.o.outageStatus == 0 {
+			return nil, fmt.Errorf("-scenario: %q is none of healthy, outage-503, outage-429, all", name)
+		}
+		runs = append(runs, sc)
+	}
+	return runs, nil
 }
 
 // result is what one path did with the load.
@@ -168,6 +224,9 @@ type result struct {
 	redeliveries int // records received more than once, or events retried after a function error
 	lost         int // still RECHARGING at the end
 	deadLettered int // in the dead-letter queue, or handed to the on-failure destination
+	gaveUpEvents int // recharges with a GAVE_UP outcome on the bus
+	copies       int // delayed copies of records that got no turn to call WeChat Pay
+	outaged      int // requests the outage answered
 	closes       int // RECHARGING → CLOSED in WeChat Pay's books
 	repeats      int // outcome events that arrived again, identical to one before: at-least-once delivery
 	conflicts    int // (out_recharge_no, recharge_state) pairs that arrived with more than one distinct outcome
@@ -179,6 +238,12 @@ type result struct {
 func (r result) closesPerSec() float64 { return float64(r.closed) / max(r.drain.Seconds(), 1e-9) }
 func (r result) share429() float64     { return float64(r.throttled) / max(float64(r.requests), 1) }
 
+// perRecharge is requests sent per recharge: all of them, and those that
+// arrived outside the outage window.
+func (r result) perRecharge(n int) (all, outside float64) {
+	return float64(r.requests) / float64(n), float64(r.requests-r.outaged) / float64(n)
+}
+
 func (r result) drainText() string {
 	if r.gaveUp > 0 {
 		return fmt.Sprintf("not drained: stopped at %v", r.gaveUp)
@@ -187,7 +252,10 @@ func (r result) drainText() string {
 }
 
 func (r result) print(w io.Writer, o options) {
-	fmt.Fprintf(w, "\n%s path — N %d, R %.0f/s, L %v, C %d\n", r.name, o.n, o.rate, o.latency, o.instances)
+	fmt.Fprintf(w, "\n%s, %s path — N %d, R %.0f/s, L %v, C %d, maxReceiveCount %d\n", o.scenario, r.name, o.n, o.rate, o.latency, o.instances, o.maxReceive)
+	if o.outageStatus != 0 {
+		fmt.Fprintf(w, "WeChat Pay answers every request %d from %v to %v into the burst\n", o.outageStatus, o.outageAt, o.outageAt+o.outageFor)
+	}
 	fmt.Fprintln(w, "| figure | value |")
 	fmt.Fprintln(w, "|---|---|")
 	rows := [][2]string{
@@ -199,11 +267,20 @@ func (r result) print(w io.Writer, o options) {
 		{"redeliveries", strconv.Itoa(r.redeliveries)},
 		{"lost (still RECHARGING at the end)", strconv.Itoa(r.lost)},
 		{"dead-lettered / on-failure", strconv.Itoa(r.deadLettered)},
+		{"GAVE_UP events (recharges)", strconv.Itoa(r.gaveUpEvents)},
+		{"delayed copies (records that got no turn)", strconv.Itoa(r.copies)},
 		{"closed in WeChat Pay's books / announced on the bus", fmt.Sprintf("%d / %d", r.closes, r.closed)},
 		{"duplicate deliveries (an identical outcome again)", strconv.Itoa(r.repeats)},
 		{"conflicting / malformed outcomes", fmt.Sprintf("%d / %d", r.conflicts, r.malformed)},
 		{"due → closed, p50 / p99", fmt.Sprintf("%v / %v (N/R = %v)", r.p50.Round(100*time.Millisecond), r.p99.Round(100*time.Millisecond),
 			time.Duration(float64(o.n)/o.rate*float64(time.Second)))},
+	}
+	all, outside := r.perRecharge(o.n)
+	rows = append(rows, [2]string{"requests sent per recharge", fmt.Sprintf("%.3f", all)})
+	if o.outageStatus != 0 {
+		rows = append(rows,
+			[2]string{"requests per recharge outside the outage (answered by it)", fmt.Sprintf("%.3f (%d)", outside, r.outaged)},
+			[2]string{"outage end → last close", (r.drain - o.outageAt - o.outageFor).Round(100 * time.Millisecond).String()})
 	}
 	for _, row := range rows {
 		fmt.Fprintf(w, "| %s | %s |\n", row[0], row[1])
@@ -256,7 +333,7 @@ func newLoad(o options, cfg aws.Config, secret string) (*load, error) {
 
 // instance is one Lambda instance: the handler as main builds it, with its own
 // caches and connections.
-func (l *load) instance(paced bool, requeuer handler.Requeuer) *handler.Handler {
+func (l *load) instance(paced bool, hopts ...handler.Option) *handler.Handler {
 	cache := secretstore.NewCache(&secretstore.File{Path: l.secret}, 5*time.Minute)
 	opts := []wechatpay.Option{wechatpay.WithBaseURL(l.simURL), wechatpay.WithHTTPClient(wechatpay.NewHTTPClient())}
 	if paced {
@@ -264,10 +341,6 @@ func (l *load) instance(paced bool, requeuer handler.Requeuer) *handler.Handler 
 	}
 	pub := &timed{next: &publish.EventBridge{API: eventbridge.NewFromConfig(l.events), Bus: busName, Source: source}}
 	svc := closer.New(cache, wechatpay.NewPool(opts...), pub)
-	var hopts []handler.Option
-	if requeuer != nil {
-		hopts = append(hopts, handler.WithRequeuer(requeuer))
-	}
 	return handler.New(svc, slog.New(slog.DiscardHandler), nil, hopts...)
 }
 
@@ -276,7 +349,9 @@ func (l *load) finish(r *result) {
 	defer l.srv.Close()
 	defer l.busSrv.Close()
 	r.closed, r.repeats, r.conflicts, r.malformed, r.drain = l.bus.results(l.start)
+	r.gaveUpEvents = l.bus.gaveUpCount()
 	r.closes = l.sim.Closes()
+	r.outaged = l.sim.Outaged()
 	r.requests = l.sim.Calls("close") + l.sim.Calls("query")
 	r.throttled = l.sim.Throttled()
 	for _, no := range l.numbers {
@@ -285,6 +360,14 @@ func (l *load) finish(r *result) {
 		}
 	}
 	r.p50, r.p99 = l.bus.delays(l.start)
+}
+
+// begin starts the burst's clock, and the outage's.
+func (l *load) begin() {
+	l.start = time.Now()
+	if l.o.outageStatus != 0 {
+		l.sim.SetOutage(simulator.Outage{Start: l.start.Add(l.o.outageAt), Length: l.o.outageFor, Status: l.o.outageStatus})
+	}
 }
 
 // progress prints a line every 5 s until done is closed.
@@ -344,12 +427,12 @@ func queuePath(ctx context.Context, o options, cfg aws.Config, secret string, pr
 	}
 	fmt.Fprintf(progress, "[queue] %d expiries on %d queues in %v\n", o.n, len(shards), time.Since(enqueued).Round(time.Second))
 
-	l.start = time.Now()
+	l.begin()
 	done := make(chan struct{})
-	var receives, invocations, waiting, invoking atomic.Int64
+	var receives, invocations, waiting, invoking, copies atomic.Int64
 	go l.progress(progress, "queue", done, func() string {
 		n := max(invocations.Load(), 1)
-		return fmt.Sprintf("receives %d, invocations %d (each %v, after waiting %v for a batch; publish %v)", receives.Load(), invocations.Load(),
+		return fmt.Sprintf("receives %d, copies %d, outage answered %d, invocations %d (each %v, after waiting %v for a batch; publish %v)", receives.Load(), copies.Load(), l.sim.Outaged(), invocations.Load(),
 			time.Duration(invoking.Load()/n).Round(time.Millisecond), time.Duration(waiting.Load()/n).Round(time.Millisecond),
 			time.Duration(publishTime.Load()/max(publishCalls.Load(), 1)).Round(time.Millisecond))
 	})
@@ -368,7 +451,8 @@ func queuePath(ctx context.Context, o options, cfg aws.Config, secret string, pr
 	// time taken from the others.
 	emptyUntil := make([]atomic.Int64, len(shards))
 	// The run ends when every expiry is settled — deleted after an invocation
-	// reported it done, or dead-lettered — not when every close has arrived:
+	// reported it done (and not for a copy put back in its place), or
+	// dead-lettered — not when every close has arrived:
 	// an outcome the publisher lost must show as a shortfall, not as a run
 	// that never ends.
 	var deletedMu sync.Mutex
@@ -387,7 +471,8 @@ func queuePath(ctx context.Context, o options, cfg aws.Config, secret string, pr
 			}
 			skipped = 0
 			sh := shards[i]
-			got, err := api.ReceiveMessage(pollCtx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(sh.url), MaxNumberOfMessages: int32(min(o.batch, 10))})
+			got, err := api.ReceiveMessage(pollCtx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(sh.url), MaxNumberOfMessages: int32(min(o.batch, 10)),
+				MessageSystemAttributeNames: recordAttributes})
 			if err != nil || len(got.Messages) == 0 {
 				emptyUntil[i].Store(time.Now().Add(time.Second).UnixNano())
 				continue
@@ -401,7 +486,9 @@ func queuePath(ctx context.Context, o options, cfg aws.Config, secret string, pr
 	}
 	var wg sync.WaitGroup
 	for p := range o.instances {
-		h := l.instance(true, &queue.Visibility{API: api})
+		// As main builds it with the queue's maxReceiveCount as EXPIRY_MAX_RECEIVE_COUNT.
+		h := l.instance(true, handler.WithMaxReceiveCount(o.maxReceive), handler.WithRequeuer(&queue.Visibility{API: api}),
+			handler.WithResender(&counted{next: &queue.Copies{API: api}, sent: &copies}))
 		ready := make(chan received, 2)
 		go func() { poll(p*len(shards)/o.instances, ready); close(ready) }()
 		wg.Go(func() { // the instance
@@ -412,7 +499,7 @@ func queuePath(ctx context.Context, o options, cfg aws.Config, secret string, pr
 				batch := events.SQSEvent{}
 				for _, m := range b.msgs {
 					batch.Records = append(batch.Records, events.SQSMessage{MessageId: aws.ToString(m.MessageId), ReceiptHandle: aws.ToString(m.ReceiptHandle),
-						Body: aws.ToString(m.Body), EventSource: "aws:sqs", EventSourceARN: b.sh.arn, AWSRegion: region})
+						Body: aws.ToString(m.Body), EventSource: "aws:sqs", EventSourceARN: b.sh.arn, AWSRegion: region, Attributes: m.Attributes})
 				}
 				payload, _ := json.Marshal(batch)
 				ictx, icancel := context.WithTimeout(pollCtx, o.timeout)
@@ -469,7 +556,8 @@ func queuePath(ctx context.Context, o options, cfg aws.Config, secret string, pr
 		deletedMu.Lock()
 		n := len(deleted)
 		deletedMu.Unlock()
-		return n + deadLettered()
+		// A record copied back is deleted, its copy still to come.
+		return n + deadLettered() - int(copies.Load())
 	})
 	cancel()
 	wg.Wait()
@@ -479,10 +567,29 @@ func queuePath(ctx context.Context, o options, cfg aws.Config, secret string, pr
 		fmt.Fprintf(progress, "[queue] %v\n", waitErr)
 	}
 	r.invocations = int(invocations.Load())
-	r.redeliveries = int(receives.Load()) - o.n
+	r.copies = int(copies.Load())
+	r.redeliveries = int(receives.Load()) - o.n - r.copies
 	r.deadLettered = deadLettered()
 	l.finish(&r)
 	return r, nil
+}
+
+// recordAttributes are what the event source mapping puts in each record.
+var recordAttributes = []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameApproximateReceiveCount,
+	sqstypes.MessageSystemAttributeNameSentTimestamp, sqstypes.MessageSystemAttributeNameApproximateFirstReceiveTimestamp,
+	sqstypes.MessageSystemAttributeNameSenderId}
+
+// counted passes copies on and counts those sent: each stands for a record
+// deleted without being settled.
+type counted struct {
+	next handler.Resender
+	sent *atomic.Int64
+}
+
+func (c *counted) ResendLater(ctx context.Context, queueARN string, bodies map[string]string, after map[string]time.Duration) map[string]error {
+	failed := c.next.ResendLater(ctx, queueARN, bodies, after)
+	c.sent.Add(int64(len(bodies) - len(failed)))
+	return failed
 }
 
 // waitSettled waits until settled counts all n expiries, or limit passes.
@@ -588,7 +695,7 @@ func runAsync(ctx context.Context, o options, cfg aws.Config, secret string, pro
 		throttles int
 	}
 	pending := make(chan event, o.n)
-	l.start = time.Now()
+	l.begin()
 	for _, no := range l.numbers {
 		pending <- event{no: no}
 	}
@@ -605,7 +712,7 @@ func runAsync(ctx context.Context, o options, cfg aws.Config, secret string, pro
 	// idle holds the instances not running an invocation: at most C run at once.
 	idle := make(chan *handler.Handler, o.instances)
 	for range o.instances {
-		idle <- l.instance(false, nil)
+		idle <- l.instance(false)
 	}
 	invoke := func(h *handler.Handler, ev event) {
 		defer func() { idle <- h }()
@@ -708,6 +815,7 @@ type arrivals struct {
 	mu        sync.Mutex
 	outcomes  map[outcomeKey]map[string]int // each distinct outcome (detail-type and detail) → how often it arrived
 	closedAt  map[string]time.Time          // out_recharge_no → when its first Recharge Closed arrived
+	gaveUp    map[string]bool               // out_recharge_no → a GAVE_UP outcome arrived
 	malformed int
 }
 
@@ -715,7 +823,8 @@ type arrivals struct {
 type outcomeKey struct{ outRechargeNo, state string }
 
 func newArrivals(bus, source string) *arrivals {
-	return &arrivals{bus: bus, source: source, outcomes: map[outcomeKey]map[string]int{}, closedAt: map[string]time.Time{}}
+	return &arrivals{bus: bus, source: source, outcomes: map[outcomeKey]map[string]int{}, closedAt: map[string]time.Time{},
+		gaveUp: map[string]bool{}}
 }
 
 // ServeHTTP answers EventBridge's PutEvents.
@@ -772,6 +881,16 @@ func (a *arrivals) take(bus, source, detailType, detail string, at time.Time) {
 	if _, seen := a.closedAt[no]; !seen && detailType == outcome.Closed {
 		a.closedAt[no] = at
 	}
+	if e, _ := d["error"].(map[string]any); detailType == outcome.Failed && e["code"] == closer.CodeGaveUp {
+		a.gaveUp[no] = true
+	}
+}
+
+// gaveUpCount is how many recharges a GAVE_UP outcome arrived for.
+func (a *arrivals) gaveUpCount() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.gaveUp)
 }
 
 func (a *arrivals) closedCount() int {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"io"
 	"math/rand/v2"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -125,5 +127,75 @@ func TestEveryPathClosesEveryRecharge(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The outage scenarios on a small burst: WeChat Pay answers every request 503,
+// or 429, for a few seconds early in the burst. Every recharge is still closed
+// once in WeChat Pay's books and announced, none is dead-lettered or given up
+// on, no two outcomes contradict each other, and the outage did answer some
+// requests. The handler's receive budget is in real seconds, so the outage is
+// short rather than the clock fast; nothing here is timed. The function
+// timeout is short so that the queues' visibility (six times it) ends well
+// within the run's limit: a record whose early return failed on a busy moto
+// comes back after it, as the handler documents, and is not counted lost.
+func TestQueuePathOutlastsAnOutage(t *testing.T) {
+	moto := awstest.MotoForTest(t)
+	secret, err := writeSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(filepath.Dir(secret)) })
+	cfg := awstest.Config(moto)
+	for _, scenario := range []string{"outage-503", "outage-429"} {
+		t.Run(scenario, func(t *testing.T) {
+			runs, err := scenarioRuns(options{n: 200, rate: 200, latency: 5 * time.Millisecond, instances: 3, batch: 10, timeout: 10 * time.Second,
+				maxReceive: 15, limit: 2 * time.Minute, shards: 4, paths: "queue,async", outageAt: 500 * time.Millisecond, outageFor: 3 * time.Second}, scenario)
+			if err != nil || len(runs) != 1 || !slices.Equal(runs[0].paths, []string{"queue"}) {
+				t.Fatalf("scenario %s: %v, %+v; want one run of the queue path", scenario, err, runs)
+			}
+			o := runs[0].o
+			r, err := queuePath(context.Background(), o, cfg, secret, t.Output())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.gaveUp != 0 || r.closes != o.n || r.closed != o.n || r.lost != 0 || r.deadLettered != 0 || r.gaveUpEvents != 0 {
+				t.Fatalf("%+v: want all %d closed once at WeChat Pay and announced, none lost, dead-lettered or given up on", r, o.n)
+			}
+			if r.conflicts != 0 || r.malformed != 0 {
+				t.Fatalf("%+v: want one outcome per recharge and state, every entry a well-formed outcome", r)
+			}
+			if r.outaged == 0 || r.requests < o.n+r.outaged {
+				t.Fatalf("%+v: want requests answered by the outage, and one that got through per recharge besides", r)
+			}
+		})
+	}
+}
+
+// On its last allowed receive a record still failing publishes GAVE_UP and
+// goes to the dead-letter queue; the table counts both from what arrived. With
+// maxReceiveCount 1 and WeChat Pay down throughout, that is every record on
+// its first receive — which the function knows only if the poller passes
+// ApproximateReceiveCount, as the event source mapping does, and the function
+// is told the queue's maxReceiveCount. The function timeout is short for the
+// same reason as above.
+func TestQueuePathGivesUpOnTheLastReceive(t *testing.T) {
+	moto := awstest.MotoForTest(t)
+	secret, err := writeSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(filepath.Dir(secret)) })
+	o := options{scenario: "outage-503", n: 30, rate: 200, latency: 5 * time.Millisecond, instances: 3, batch: 10, timeout: 10 * time.Second,
+		maxReceive: 1, limit: 2 * time.Minute, shards: 2, outageFor: time.Hour, outageStatus: http.StatusServiceUnavailable}
+	r, err := queuePath(context.Background(), o, awstest.Config(moto), secret, t.Output())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.gaveUp != 0 || r.gaveUpEvents != o.n || r.deadLettered != o.n || r.lost != o.n || r.closes != 0 || r.closed != 0 {
+		t.Fatalf("%+v: want every one of %d given up on, dead-lettered and still open", r, o.n)
+	}
+	if r.conflicts != 0 || r.malformed != 0 || r.outaged != r.requests {
+		t.Fatalf("%+v: want one outcome per recharge, every request answered by the outage", r)
 	}
 }
