@@ -88,6 +88,7 @@ import (
 	"close-recharge/internal/recharge"
 	"close-recharge/internal/secretstore"
 	"close-recharge/internal/simulator"
+	"close-recharge/internal/trigger"
 	"close-recharge/internal/wechatpay"
 )
 
@@ -586,9 +587,9 @@ type counted struct {
 	sent *atomic.Int64
 }
 
-func (c *counted) ResendLater(ctx context.Context, queueARN string, bodies map[string]string, after map[string]time.Duration) map[string]error {
-	failed := c.next.ResendLater(ctx, queueARN, bodies, after)
-	c.sent.Add(int64(len(bodies) - len(failed)))
+func (c *counted) ResendLater(ctx context.Context, queueARN string, records map[string]trigger.Record, after map[string]time.Duration) map[string]error {
+	failed := c.next.ResendLater(ctx, queueARN, records, after)
+	c.sent.Add(int64(len(records) - len(failed)))
 	return failed
 }
 

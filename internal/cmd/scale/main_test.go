@@ -83,7 +83,7 @@ func TestEveryPathClosesEveryRecharge(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(filepath.Dir(secret)) })
-	o := options{n: 300, rate: 200, latency: 5 * time.Millisecond, instances: 3, batch: 10, timeout: 30 * time.Second,
+	o := options{n: 300, rate: 200, latency: 5 * time.Millisecond, instances: 3, batch: 10, timeout: 10 * time.Second,
 		maxReceive: 10, limit: 2 * time.Minute, shards: 4}
 	cfg := awstest.Config(moto)
 	for _, path := range []struct {
