@@ -53,7 +53,7 @@ func Load(getenv func(string) string) (Config, error) {
 	case c.SecretID != "" && c.SecretFile != "":
 		return c, fmt.Errorf("WECHATPAY_SECRET_FILE: cannot be set together with WECHATPAY_SECRET_ID; choose one")
 	}
-	if err := sameRegion(c.SecretID, get("AWS_REGION")); err != nil {
+	if err := sameHome(c.SecretID, get("AWS_REGION"), get("STACK_ACCOUNT_ID")); err != nil {
 		return c, fmt.Errorf("WECHATPAY_SECRET_ID: %v", err)
 	}
 	if c.BaseURL == "" {
@@ -126,13 +126,14 @@ func Load(getenv func(string) string) (Config, error) {
 	return c, nil
 }
 
-// sameRegion refuses a secret ARN of another region than the function's: the
-// key policy's kms:ViaService and the secret's resource policy name this
-// region's Secrets Manager, so such a secret could never be decrypted (and a
-// second stack elsewhere would replace its resource policy). A name, or a
-// function whose region is not known, is not checked.
-func sameRegion(secretID, region string) error {
-	if !arn.IsARN(secretID) || region == "" {
+// sameHome refuses a secret ARN of another region or account than the
+// function's: the key policy's kms:ViaService and the secret's resource policy
+// name this region's Secrets Manager and this account's roles, so such a secret
+// could never be decrypted (and a second stack elsewhere would replace its
+// resource policy). A name, or a region or account that is not known (a local
+// run), is not checked.
+func sameHome(secretID, region, account string) error {
+	if !arn.IsARN(secretID) {
 		return nil
 	}
 	a, err := arn.Parse(secretID)
@@ -142,8 +143,11 @@ func sameRegion(secretID, region string) error {
 	if a.Service != "secretsmanager" {
 		return fmt.Errorf("names a %s resource, not a Secrets Manager secret", a.Service)
 	}
-	if a.Region != region {
+	if region != "" && a.Region != region {
 		return fmt.Errorf("the secret is in %s, the function in %s: keep the secret in the function's region", a.Region, region)
+	}
+	if account != "" && a.AccountID != account {
+		return fmt.Errorf("the secret is in account %s, the function in %s: keep the secret in the function's account", a.AccountID, account)
 	}
 	return nil
 }

@@ -304,6 +304,11 @@ var points = []point{
 			if !isIntrinsic(node(doc, "Resources", "CloseRechargeFunction", "Properties", "ReservedConcurrentExecutions"), "!Ref", "ReservedConcurrency") {
 				return errors.New("reserved concurrency is not ReservedConcurrency")
 			}
+			// Pacing is on unless the operator turns it off: the queue path
+			// counts on it, and a burst sent unpaced spends its receives on 429s.
+			if rps, err := strconv.ParseFloat(value(node(doc, "Parameters", "WeChatPayMaxRps", "Default")), 64); err != nil || rps <= 0 {
+				return fmt.Errorf("WeChatPayMaxRps defaults to %q: pacing off unless the operator sets it", value(node(doc, "Parameters", "WeChatPayMaxRps", "Default")))
+			}
 			// CloudFormation cannot compare two parameters: every reserved
 			// concurrency a deployment may choose looks up the queue's share,
 			// which must leave room for API calls and be one Lambda accepts.
@@ -337,6 +342,7 @@ var points = []point{
 			{"no reserved concurrency", func(doc *yaml.Node) {
 				remove(doc, "Resources", "CloseRechargeFunction", "Properties", "ReservedConcurrentExecutions")
 			}},
+			{"pacing off by default", func(doc *yaml.Node) { set(doc, "0", "Parameters", "WeChatPayMaxRps", "Default") }},
 		},
 	},
 	{
