@@ -144,6 +144,12 @@ scale: ## the burst path: SCALE_N recharges due at once through moto's SQS vs as
 bench: $(RIE) ## the performance table: warm invocation vs peer and floor, cold start vs hello-world, connections, reads, size, RSS
 	$(GO) run ./internal/cmd/bench -rie $(RIE)
 
+COST_FLAGS ?=
+
+.PHONY: cost
+cost: ## what a million closes cost at list prices, us-east-1 and cn-north-1, API and queue paths, beside an always-on container (COST_FLAGS='-rtt-us 250 -log <make demo log>'; docs/cost.md)
+	$(GO) run ./internal/cmd/cost $(COST_FLAGS)
+
 ## --- operate ---
 
 SECRET_NAME ?= wechatpay/merchant

@@ -57,7 +57,6 @@ type figures struct {
 	memoryMB float64
 
 	cpuMsFullCore    float64 // in-process CPU time of one warm close on a full core
-	wechatPayRTTMs   float64 // one request to WeChat Pay and its answer, connection reused
 	requestsPerClose float64 // requests to WeChat Pay per recharge closed
 	putEventsMs      float64 // one PutEvents call, up to ten entries
 	coldShare        float64 // share of invocations that start an instance
