@@ -125,8 +125,7 @@ type path struct {
 	name          string
 	lines         []line
 	billedMs      float64 // per invocation
-	invocations   float64
-	lambdaOnlyIdx []int // lines a container doing the same work would not pay
+	lambdaOnlyIdx []int   // lines a container doing the same work would not pay
 }
 
 func (p path) total() float64 {
@@ -177,7 +176,7 @@ func (f figures) api(pr prices, rttMs float64) path {
 	ms := f.apiBilledMs(rttMs)
 	cold := n * f.coldShare
 	return path{
-		name: "API (one invocation per close)", billedMs: ms, invocations: n,
+		name: "API (one invocation per close)", billedMs: ms,
 		lines: []line{
 			{"Lambda requests", n, "requests", pr.lambdaRequests, 1e6},
 			{"Lambda duration", f.gbSeconds(n, ms), "GB-s", pr.lambdaGBSecond, 1},
@@ -198,7 +197,7 @@ func (f figures) queue(pr prices, rttMs float64, billedMs float64) path {
 	inv := records / f.batch
 	cold := inv * f.coldShare
 	return path{
-		name: "queue (Scheduler → SQS → batches)", billedMs: billedMs, invocations: inv,
+		name: "queue (Scheduler → SQS → batches)", billedMs: billedMs,
 		lines: []line{
 			{"Lambda requests", inv, "requests", pr.lambdaRequests, 1e6},
 			{"Lambda duration", f.gbSeconds(inv, billedMs), "GB-s", pr.lambdaGBSecond, 1},
