@@ -1,5 +1,5 @@
 // Package boundaries holds the tests that keep the packages' layering what
-// the README's layout map says it is: the domain and the WeChat Pay client
+// docs/architecture.md's layout map says it is: the domain and the WeChat Pay client
 // know no AWS, the decoding and the handler know no WeChat Pay client, and
 // the bootstrap links no test tool.
 package boundaries

@@ -1,5 +1,5 @@
-// Package config reads the function's environment (the README's Configuration
-// table). A bad value is one error naming the variable, so that a
+// Package config reads the function's environment (the table in
+// docs/configuration.md). A bad value is one error naming the variable, so that a
 // misconfigured function fails at init with a line an operator can act on.
 package config
 

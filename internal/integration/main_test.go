@@ -222,7 +222,7 @@ var triggers = []struct {
 	{"http-api", httpAPI, true}, {"rest-api", restAPI, true},
 }
 
-// answer is an invocation's outcome reduced to what the README's outcome table speaks of.
+// answer is an invocation's outcome reduced to what docs/architecture.md's outcome table speaks of.
 type answer struct {
 	errorType string
 	status    int    // API Gateway status, 0 for other triggers
@@ -319,7 +319,7 @@ func TestEveryFixtureClosesUnderTheEmulator(t *testing.T) {
 	}
 }
 
-// TestOutcomeTable walks the README's outcome table row by row, for each of
+// TestOutcomeTable walks docs/architecture.md's outcome table row by row, for each of
 // the five triggers, and checks what was published: an event for each settled
 // row, nothing for the others — configuration errors included.
 func TestOutcomeTable(t *testing.T) {

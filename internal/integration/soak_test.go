@@ -71,7 +71,7 @@ var scenarios = []scenario{
 	{name: "hostile payload", weight: 3, bad: true, want: "invalid_input"},
 }
 
-// kindOf reduces an answer to its outcome (README, "Outcomes and published events").
+// kindOf reduces an answer to its outcome (docs/architecture.md, "Outcomes and published events").
 func kindOf(a answer) string {
 	switch {
 	case a.errorType == "INVALID_INPUT" || a.status == 400:

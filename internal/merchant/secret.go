@@ -18,7 +18,7 @@ import (
 	"close-recharge/internal/fault"
 )
 
-// Secret is the stored form of the merchant's credentials (README, "The merchant secret").
+// Secret is the stored form of the merchant's credentials (docs/configuration.md, "The merchant secret").
 type Secret struct {
 	MchID                string   `json:"mchid"`
 	MerchantSerialNo     string   `json:"merchant_serial_no"`

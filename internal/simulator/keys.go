@@ -89,7 +89,7 @@ func GenerateKeys(mchid string) (*Keys, error) {
 	return k, nil
 }
 
-// Secret is the merchant-side secret (README, "The merchant secret") for these keys: the public key
+// Secret is the merchant-side secret (docs/configuration.md, "The merchant secret") for these keys: the public key
 // pair, and the platform certificate when withCertificate is set.
 func (k *Keys) Secret(withCertificate bool) merchant.Secret {
 	s := merchant.Secret{

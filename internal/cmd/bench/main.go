@@ -1,4 +1,4 @@
-// Command bench prints the performance table of README's Performance section:
+// Command bench prints the performance table of docs/performance.md ("The table"):
 // warm invocation beside the SDK peer and the crypto+round-trip floor, cold
 // start under the Runtime Interface Emulator beside a hello-world bootstrap,
 // connections, Secrets Manager reads, binary size and peak RSS. Every figure is
@@ -71,12 +71,12 @@ func run(args []string, out io.Writer) error {
 	if err := underEmulator(o, bootstraps, out, &t); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "\nThe README's table (Performance):\n\n")
+	fmt.Fprintf(out, "\nThe table of docs/performance.md:\n\n")
 	t.print(out)
 	return nil
 }
 
-// table collects the figures in the form the README's Performance table shows them.
+// table collects the figures in the form docs/performance.md's table shows them.
 type table struct{ rows [][3]string }
 
 func (t *table) add(figure, value, target string) {

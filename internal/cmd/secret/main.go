@@ -1,4 +1,4 @@
-// Command secret composes the merchant secret (README, "The merchant secret")
+// Command secret composes the merchant secret (docs/configuration.md, "The merchant secret")
 // from the files WeChat Pay gives a merchant, checks it — the key pair signs
 // and verifies, the serial is the certificate's, the WeChat Pay key is not the
 // merchant's own — and writes it for `aws secretsmanager`, or stores it itself.
