@@ -10,9 +10,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,6 +24,7 @@ import (
 	"github.com/wechatpay-apiv3/wechatpay-go/core/auth/verifiers"
 	"github.com/wechatpay-apiv3/wechatpay-go/core/notify"
 
+	"close-recharge/internal/merchant"
 	"close-recharge/internal/recharge"
 	"close-recharge/internal/simulator"
 )
@@ -481,5 +484,89 @@ func TestStateDirKeepsTheAPIv3Key(t *testing.T) {
 	}
 	if reread, _ := simulator.LoadOrCreateKeys(dir, "1900000100"); reread.APIv3Key != upgraded.APIv3Key {
 		t.Error("the upgraded key was not kept")
+	}
+}
+
+// TestNodeSDKAcceptsTheNotifications checks what the simulator posts with the
+// Node SDK's own Rsa.verify and Aes.AesGcm, and that the same check refuses
+// the notification once a byte of its body is changed.
+func TestNodeSDKAcceptsTheNotifications(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the Node SDK is left to the full suite (make test)")
+	}
+	dir := filepath.Join("testdata", "nodesdk")
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "wechatpay-axios-plugin")); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("the Node SDK is not installed: run npm ci --prefix %s", dir)
+		}
+		t.Skipf("the Node SDK is not installed (npm ci --prefix %s)", dir)
+	}
+	k := testKeys(t)
+	var (
+		mu   sync.Mutex
+		seen []received
+	)
+	platform := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		seen = append(seen, received{header: r.Header.Clone(), body: body})
+		mu.Unlock()
+		_, _ = io.WriteString(w, `{"code":"SUCCESS"}`)
+	}))
+	defer platform.Close()
+	sim, _ := newNotifyingSim(t, k, simulator.WithNotifyURL(platform.URL))
+	if err := sim.Seed(simulator.SeedRecharge{SubMchid: sub, OutRechargeNo: "NODE2"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sim.Pay(sub, "NODE2"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the notification", func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) == 1 })
+
+	secret, _ := json.Marshal(struct {
+		merchant.Secret
+		APIv3Key string `json:"apiv3_key"`
+	}{k.Secret(false), k.APIv3Key})
+	secretPath := filepath.Join(t.TempDir(), "secret.json")
+	if err := os.WriteFile(secretPath, secret, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	genuine := string(seen[0].body)
+	for _, tt := range []struct {
+		name, body string
+		verified   bool
+	}{
+		{name: "as sent", body: genuine, verified: true},
+		{name: "body changed", body: strings.Replace(genuine, "充值成功", "充值失败", 1)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			headers := map[string]string{}
+			for name := range seen[0].header {
+				headers[name] = seen[0].header.Get(name)
+			}
+			b, _ := json.Marshal(map[string]any{"headers": headers, "body": tt.body})
+			path := filepath.Join(t.TempDir(), "notification.json")
+			if err := os.WriteFile(path, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			out, err := exec.Command("node", filepath.Join(dir, "notify.js"), path, secretPath).Output()
+			if err != nil {
+				t.Fatalf("node: %v\n%s", err, out)
+			}
+			var res struct {
+				Verified  bool
+				Error     string
+				Plaintext map[string]any
+			}
+			if err := json.Unmarshal(out, &res); err != nil {
+				t.Fatalf("node printed %q", out)
+			}
+			if res.Verified != tt.verified {
+				t.Fatalf("node: %s", out)
+			}
+			if tt.verified && (res.Error != "" || res.Plaintext["out_recharge_no"] != "NODE2" || res.Plaintext["recharge_state"] != "SUCCESS") {
+				t.Fatalf("node: %s", out)
+			}
+		})
 	}
 }
