@@ -570,3 +570,28 @@ func TestNodeSDKAcceptsTheNotifications(t *testing.T) {
 		})
 	}
 }
+
+// A recharge applied with a notify_url is notified there, not at the default
+// URL, with the remark it was applied with.
+func TestAppliedNotifyURLAndRemarkAreUsed(t *testing.T) {
+	k := testKeys(t)
+	own := newReceiver(t, k.APIv3Key, publicKeyVerifier(k), acknowledge)
+	fallback := newReceiver(t, k.APIv3Key, publicKeyVerifier(k), acknowledge)
+	sim, url := newNotifyingSim(t, k, simulator.WithNotifyURL(fallback.url))
+	body := `{"sub_mchid":"` + sub + `","out_recharge_no":"AP1","recharge_scene":"ECOMMERCE_DEPOSIT","account_type":"DEPOSIT",` +
+		`"recharge_amount":{"amount":100,"currency":"CNY"},"notify_url":"` + own.url + `","remark":"季度保证金"}`
+	resp, out := request{method: "POST", uri: "/v3/platsolution/ecommerce/recharges/apply", body: []byte(body)}.send(t, url, k)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("apply: %d %s", resp.StatusCode, out)
+	}
+	if _, err := sim.Pay(sub, "AP1"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the notification", func() bool { return len(own.requests()) == 1 })
+	if got := own.requests()[0]; got.err != nil || got.content["remark"] != "季度保证金" {
+		t.Errorf("notification %v, refused with %v", got.content, got.err)
+	}
+	if n := len(fallback.requests()); n != 0 {
+		t.Errorf("the default notify URL got %d requests", n)
+	}
+}
