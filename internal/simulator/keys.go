@@ -23,8 +23,8 @@ import (
 )
 
 // Keys is everything on both sides of one platform merchant's WeChat Pay
-// integration: the merchant's key pair, and WeChat Pay's public-key-mode key
-// pair and platform certificate.
+// integration: the merchant's key pair, WeChat Pay's public-key-mode key
+// pair and platform certificate, and the APIv3 key they share.
 type Keys struct {
 	MchID            string
 	MerchantSerialNo string
@@ -33,6 +33,7 @@ type Keys struct {
 	PlatformKey      *rsa.PrivateKey // signs answers in public-key mode
 	CertificateKey   *rsa.PrivateKey // signs answers in platform-certificate mode
 	Certificate      *x509.Certificate
+	APIv3Key         string // 32 bytes, set by the merchant at WeChat Pay: the AES-256-GCM key of notifications
 }
 
 // CertificateSerial is the serial WeChat Pay sends in Wechatpay-Serial in
@@ -61,7 +62,8 @@ func SharedKeys() *Keys {
 
 // GenerateKeys makes fresh RSA-2048 keys for merchant mchid.
 func GenerateKeys(mchid string) (*Keys, error) {
-	k := &Keys{MchID: mchid, MerchantSerialNo: randomHex(20), PublicKeyID: "PUB_KEY_ID_01" + randomDigits(32)}
+	k := &Keys{MchID: mchid, MerchantSerialNo: randomHex(20), PublicKeyID: "PUB_KEY_ID_01" + randomDigits(32),
+		APIv3Key: randomAlnum(apiV3KeySize)}
 	var err error
 	for _, p := range []**rsa.PrivateKey{&k.MerchantKey, &k.PlatformKey, &k.CertificateKey} {
 		if *p, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
@@ -122,6 +124,17 @@ func CertificatePEM(c *x509.Certificate) string {
 	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))
 }
 
+// apiV3KeySize is the length of an APIv3 key: 32 characters, used as the bytes
+// of an AES-256 key.
+const apiV3KeySize = 32
+
+// secretFile is secret.json: the merchant secret with the APIv3 key, which
+// only the notification receiver needs.
+type secretFile struct {
+	merchant.Secret
+	APIv3Key string `json:"apiv3_key"`
+}
+
 // stateFile is what a state directory keeps of WeChat Pay's side; the
 // merchant's side is secret.json beside it.
 type stateFile struct {
@@ -130,7 +143,7 @@ type stateFile struct {
 }
 
 // LoadOrCreateKeys reuses the keys kept in dir, or generates and keeps new ones:
-// dir/secret.json (the merchant secret in the README's schema, with the certificate too) and
+// dir/secret.json (the merchant secret in the README's schema, with the certificate and the APIv3 key too) and
 // dir/wechatpay-side.json (the private keys that only WeChat Pay holds).
 func LoadOrCreateKeys(dir, mchid string) (*Keys, error) {
 	secretPath, sidePath := filepath.Join(dir, "secret.json"), filepath.Join(dir, "wechatpay-side.json")
@@ -147,13 +160,17 @@ func LoadOrCreateKeys(dir, mchid string) (*Keys, error) {
 		return nil, err
 	}
 	side := stateFile{PlatformKey: PrivateKeyPEM(k.PlatformKey), CertificateKey: PrivateKeyPEM(k.CertificateKey)}
-	for path, v := range map[string]any{secretPath: k.Secret(true), sidePath: side} {
-		b, _ := json.MarshalIndent(v, "", "  ")
-		if err := os.WriteFile(path, append(b, '\n'), 0o600); err != nil {
+	for path, v := range map[string]any{secretPath: secretFile{k.Secret(true), k.APIv3Key}, sidePath: side} {
+		if err := writeJSON(path, v); err != nil {
 			return nil, err
 		}
 	}
 	return k, nil
+}
+
+func writeJSON(path string, v any) error {
+	b, _ := json.MarshalIndent(v, "", "  ")
+	return os.WriteFile(path, append(b, '\n'), 0o600)
 }
 
 func loadKeys(secretPath, sidePath string) (*Keys, error) {
@@ -184,6 +201,28 @@ func loadKeys(secretPath, sidePath string) (*Keys, error) {
 	if k.CertificateKey, err = utils.LoadPrivateKey(side.CertificateKey); err != nil {
 		return nil, fmt.Errorf("%s: wechatpay_certificate_private_key is not a PKCS#8 key", sidePath)
 	}
+	var withKey secretFile
+	if err := json.Unmarshal(secretJSON, &withKey); err != nil {
+		return nil, fmt.Errorf("%s: not valid JSON", secretPath)
+	}
+	switch len(withKey.APIv3Key) {
+	case apiV3KeySize:
+		k.APIv3Key = withKey.APIv3Key
+	case 0:
+		// A state directory from before notifications: give it a key, and
+		// keep every other field the merchant was given as it was.
+		k.APIv3Key = randomAlnum(apiV3KeySize)
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(secretJSON, &fields); err != nil {
+			return nil, fmt.Errorf("%s: not valid JSON", secretPath)
+		}
+		fields["apiv3_key"], _ = json.Marshal(k.APIv3Key)
+		if err := writeJSON(secretPath, fields); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("%s: apiv3_key must be %d bytes", secretPath, apiV3KeySize)
+	}
 	return k, nil
 }
 
@@ -191,6 +230,16 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return strings.ToUpper(hex.EncodeToString(b))
+}
+
+func randomAlnum(n int) string {
+	const alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
 }
 
 func randomDigits(n int) string {

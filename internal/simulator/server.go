@@ -58,6 +58,8 @@ type Server struct {
 	closes       int // RECHARGING → CLOSED by a close request
 	outage       Outage
 	outaged      int // requests answered by the outage
+	notify       *notifier
+	admin        *http.ServeMux
 }
 
 // Option configures a Server.
@@ -92,6 +94,7 @@ func New(keys *Keys, opts ...Option) *Server {
 		served:       map[string][][]byte{},
 		nonces:       map[string]time.Time{},
 		calls:        map[string]int{},
+		notify:       newNotifier(),
 	}
 	for _, o := range opts {
 		o(s)
@@ -100,6 +103,7 @@ func New(keys *Keys, opts ...Option) *Server {
 	s.mux.HandleFunc("POST "+rechargesPath+"/apply", s.apply)
 	s.mux.HandleFunc("GET "+rechargesPath+"/out-recharge-no/{no}", s.query)
 	s.mux.HandleFunc("POST "+rechargesPath+"/out-recharge-no/{no}/close", s.close)
+	s.admin = s.adminRoutes()
 	return s
 }
 
@@ -179,9 +183,11 @@ type SeedRecharge struct {
 	OutRechargeNo string `json:"out_recharge_no"`
 	Amount        int64  `json:"amount"`
 	State         string `json:"state"`
+	NotifyURL     string `json:"notify_url,omitempty"` // where its changes of state are notified
+	Remark        string `json:"remark,omitempty"`
 }
 
-// Seed stores recharges directly, in any state.
+// Seed stores recharges directly, in any state, without notifying.
 func (s *Server) Seed(seeds ...SeedRecharge) error {
 	for _, sd := range seeds {
 		if err := recharge.ValidateSubMchid(sd.SubMchid); err != nil {
@@ -202,13 +208,15 @@ func (s *Server) Seed(seeds ...SeedRecharge) error {
 		s.mu.Lock()
 		setState(r, state, s.now())
 		s.recharges[key(sd.SubMchid, sd.OutRechargeNo)] = r
+		extra := s.extraOf(key(sd.SubMchid, sd.OutRechargeNo))
+		extra.notifyURL, extra.remark = sd.NotifyURL, sd.Remark
 		s.mu.Unlock()
 	}
 	return nil
 }
 
-// SetState moves a stored recharge to state, as WeChat Pay would when money
-// arrives (SUCCESS). It reports whether the recharge exists.
+// SetState moves a stored recharge to state, without notifying (Pay and
+// Expire notify). It reports whether the recharge exists.
 func (s *Server) SetState(subMchid, outRechargeNo, state string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -278,6 +286,10 @@ func (s *Server) newRecharge(subMchid, outRechargeNo, scene, accountType string,
 // serves the API.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := s.now()
+	if strings.HasPrefix(r.URL.Path, AdminPrefix) {
+		s.admin.ServeHTTP(w, r)
+		return
+	}
 	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
 	defer func() {
 		s.logger.Info("wechatpay-sim", "method", r.Method, "path", r.URL.Path, "status", rec.status,
@@ -425,6 +437,10 @@ func (s *Server) close(w http.ResponseWriter, r *http.Request) {
 	}
 	snapshot := *rc
 	s.mu.Unlock()
+	if state == recharge.StateRecharging {
+		// Closed in WeChat Pay's books whatever becomes of the answer.
+		s.announce(snapshot)
+	}
 	switch state {
 	case recharge.StateRecharging:
 		if !ex.afterApply() {
@@ -474,6 +490,8 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 		setState(rc, recharge.StateRecharging, s.now())
 		s.mu.Lock()
 		s.recharges[k] = rc
+		extra := s.extraOf(k)
+		extra.notifyURL, extra.remark = req.NotifyURL, req.Remark
 		s.mu.Unlock()
 	} else if rc.RechargeAmount == nil || rc.RechargeAmount.Amount != req.RechargeAmount.Amount {
 		s.writeError(w, http.StatusBadRequest, "INVALID_REQUEST", "商户充值单号重复，且请求参数不一致")

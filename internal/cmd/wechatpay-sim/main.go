@@ -1,9 +1,13 @@
 // Command wechatpay-sim serves the WeChat Pay simulator on a local address.
 //
-//	go run ./internal/cmd/wechatpay-sim -listen 127.0.0.1:18080 -state-dir /tmp/sim [-seed recharges.json]
+//	go run ./internal/cmd/wechatpay-sim -listen 127.0.0.1:18080 -state-dir /tmp/sim [-seed recharges.json] [-notify-url URL]
 //
 // It generates (or reuses) the merchant's and WeChat Pay's keys in -state-dir,
-// writes the merchant secret to DIR/secret.json, and serves until stopped.
+// writes the merchant secret (with its apiv3_key) to DIR/secret.json, and
+// serves until stopped.
+//
+// Recharges with a notify URL are notified when paid or closed, as WeChat Pay
+// does; unsigned test routes pay, expire and seed them (see -h).
 package main
 
 import (
@@ -16,6 +20,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -24,6 +29,21 @@ import (
 
 	"close-recharge/internal/simulator"
 )
+
+const usage = `  wechatpay-sim -state-dir DIR [-listen 127.0.0.1:18080] [-seed FILE] [-notify-url URL]
+
+Serves WeChat Pay's recharge apply, query and close APIs, verifying every
+signature, and writes the merchant secret to DIR/secret.json.
+
+Notifications: a recharge with a notify URL (from its apply request, the seed
+file's "notify_url", or -notify-url) is notified when it is paid or closed,
+and retried until acknowledged. Unsigned test routes:
+  POST /simulator/recharges                             seed: [{sub_mchid,out_recharge_no,amount,state,notify_url,remark}]
+  POST /simulator/recharges/{no}/pay?sub_mchid=         RECHARGING → SUCCESS, notified (409 if not RECHARGING)
+  POST /simulator/recharges/{no}/expire?sub_mchid=      closed by WeChat Pay itself, notified
+  PUT  /simulator/recharges/{no}/notify-url?sub_mchid=  {"notify_url":"http://…"}
+  GET  /simulator/notifications                         every notification and how each attempt was answered
+`
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -38,12 +58,19 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("wechatpay-sim", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:18080", "address to serve on")
 	stateDir := fs.String("state-dir", "", "directory for the generated keys and secret.json (required)")
-	seed := fs.String("seed", "", "JSON file of recharges to preload: [{sub_mchid,out_recharge_no,amount,state}]")
+	seed := fs.String("seed", "", "JSON file of recharges to preload: [{sub_mchid,out_recharge_no,amount,state,notify_url,remark}]")
 	mchid := fs.String("mchid", "1900000100", "platform merchant number, for newly generated keys")
 	signWith := fs.String("sign-with", "public-key", "answer-signing key: public-key or certificate")
 	rate := fs.Float64("rate", 0, "the merchant's rate limit, requests a second (429 RATELIMIT_EXCEEDED beyond it); 0 for none")
 	burst := fs.Int("burst", 0, "requests the rate limit lets through at once (default: a tenth of a second's worth, at least 1)")
 	latency := fs.Duration("latency", 0, "added to every request, such as 30ms")
+	notifyURL := fs.String("notify-url", "", "where to post the notifications of recharges given no notify_url of their own")
+	notifyScale := fs.Duration("notify-time-scale", time.Second, "how long one second of WeChat Pay's notification retry schedule (15s, 15s, 30s, 3m … 24h4m in all) lasts, such as 10ms")
+	notifyTwice := fs.Bool("notify-twice", false, "post every notification twice, the same request byte for byte")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage of wechatpay-sim:\n%s\nFlags:\n", usage)
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -70,6 +97,16 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if *latency > 0 {
 		opts = append(opts, simulator.WithLatency(*latency))
 	}
+	if *notifyScale <= 0 {
+		return errors.New("-notify-time-scale must be positive")
+	}
+	if u, err := url.Parse(*notifyURL); *notifyURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+		return fmt.Errorf("-notify-url must be an http(s) URL, not %q", *notifyURL)
+	}
+	opts = append(opts, simulator.WithNotifyURL(*notifyURL), simulator.WithNotifyTimeScale(*notifyScale))
+	if *notifyTwice {
+		opts = append(opts, simulator.WithNotifyTwice())
+	}
 
 	keys, err := simulator.LoadOrCreateKeys(*stateDir, *mchid)
 	if err != nil {
@@ -77,6 +114,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	logger := slog.New(slog.NewTextHandler(stdout, nil))
 	sim := simulator.New(keys, append(opts, simulator.WithLogger(logger))...)
+	defer sim.Close()
 	if *seed != "" {
 		b, err := os.ReadFile(*seed)
 		if err != nil {

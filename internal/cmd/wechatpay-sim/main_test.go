@@ -3,13 +3,21 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/wechatpay-apiv3/wechatpay-go/core/auth/verifiers"
+	"github.com/wechatpay-apiv3/wechatpay-go/core/notify"
 
 	"close-recharge/internal/merchant"
 	"close-recharge/internal/wechatpay"
@@ -119,9 +127,78 @@ func TestRejectsBadFlags(t *testing.T) {
 		{"-state-dir", t.TempDir(), "-seed", "/nonexistent/seed.json"},
 		{"-state-dir", t.TempDir(), "-rate", "-1"},
 		{"-state-dir", t.TempDir(), "-latency", "-1s"},
+		{"-state-dir", t.TempDir(), "-notify-time-scale", "0s"},
+		{"-state-dir", t.TempDir(), "-notify-url", "ftp://example.com/notify"},
 	} {
 		if err := run(context.Background(), args, &syncBuffer{}); err == nil {
 			t.Errorf("run(%q) accepted bad flags", args)
 		}
+	}
+}
+
+func TestPayRouteNotifiesTheNotifyURL(t *testing.T) {
+	dir := t.TempDir()
+	seed := filepath.Join(dir, "seed.json")
+	if err := os.WriteFile(seed, []byte(`[{"sub_mchid":"1900000109","out_recharge_no":"LIFE1","amount":100}]`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	type heard struct {
+		event string
+		state any
+		err   error
+	}
+	got := make(chan heard, 10)
+	var handler atomic.Pointer[notify.Handler]
+	platform := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var content map[string]any
+		req, err := handler.Load().ParseNotifyRequest(r.Context(), r, &content)
+		h := heard{state: content["recharge_state"], err: err}
+		if req != nil {
+			h.event = req.EventType
+		}
+		got <- h
+		_, _ = io.WriteString(w, `{"code":"SUCCESS"}`)
+	}))
+	defer platform.Close()
+
+	base, stop := serve(t, "-state-dir", dir, "-seed", seed, "-notify-url", platform.URL, "-notify-time-scale", "1ms")
+	defer stop()
+	secretJSON, err := os.ReadFile(filepath.Join(dir, "secret.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := merchant.Parse(secretJSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var secret struct {
+		APIv3Key string `json:"apiv3_key"`
+	}
+	if err := json.Unmarshal(secretJSON, &secret); err != nil || len(secret.APIv3Key) != 32 {
+		t.Fatalf("secret.json has no 32-byte apiv3_key: %v", err)
+	}
+	h, err := notify.NewRSANotifyHandler(secret.APIv3Key, verifiers.NewSHA256WithRSAPubkeyVerifier(keys.PublicKeyID, *keys.PublicKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	handler.Store(h)
+
+	for _, want := range []int{http.StatusOK, http.StatusConflict} {
+		resp, err := http.Post(base+"/simulator/recharges/LIFE1/pay?sub_mchid=1900000109", "application/json", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("pay: %d, want %d", resp.StatusCode, want)
+		}
+	}
+	select {
+	case h := <-got:
+		if h.err != nil || h.event != "RECHARGE.SUCCESS" || h.state != "SUCCESS" {
+			t.Fatalf("the platform heard %+v", h)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no notification")
 	}
 }
