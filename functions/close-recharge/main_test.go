@@ -14,8 +14,10 @@ import (
 	"github.com/aws/aws-lambda-go/lambda/messages"
 
 	"close-recharge/internal/fault"
+	"close-recharge/internal/outcome"
 	"close-recharge/internal/recharge"
 	"close-recharge/internal/simulator"
+	"close-recharge/internal/version"
 )
 
 // The wiring, in process: build reads the environment through getenv and puts
@@ -47,6 +49,10 @@ func TestBuildWiresTheFunction(t *testing.T) {
 	var r recharge.Recharge
 	if err := json.Unmarshal(out, &r); err != nil || r.RechargeState != recharge.StateClosed {
 		t.Fatalf("answer %s, %v", out, err)
+	}
+	// The instance said once which release it runs.
+	if n := strings.Count(stdout.String(), `"msg":"cold start","version":"`+version.Version+`","contract_version":"`+outcome.ContractVersion+`"`); n != 1 {
+		t.Errorf("%d cold start lines naming the version, want 1:\n%s", n, stdout.String())
 	}
 	// The summary line and the metrics document went to stdout, with the namespace given.
 	if !strings.Contains(stdout.String(), `"msg":"close recharge"`) || !strings.Contains(stdout.String(), `"Namespace":"Wiring"`) {
