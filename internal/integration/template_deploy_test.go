@@ -99,6 +99,46 @@ func init() {
 			},
 		},
 		point{
+			name: "a parameter change publishes a version: the version's description names every parameter its configuration reads",
+			check: func(doc *yaml.Node) error {
+				desc := node(doc, at(fn, "VersionDescription")...)
+				if desc == nil {
+					return errors.New("no VersionDescription: a deploy that only changes parameters leaves live on the old configuration")
+				}
+				named := parametersIn(doc, desc)
+				read := parametersIn(doc, node(doc, at(fn, "Environment")...))
+				for p := range parametersIn(doc, node(doc, at(fn, "Timeout")...)) {
+					read[p] = true
+				}
+				if len(read) == 0 {
+					return errors.New("the function's configuration reads no parameter: nothing to check")
+				}
+				var missing []string
+				for p := range read {
+					if !named[p] {
+						missing = append(missing, p)
+					}
+				}
+				if len(missing) > 0 {
+					slices.Sort(missing)
+					return fmt.Errorf("VersionDescription leaves out %v: a deploy changing only them publishes no version", missing)
+				}
+				return nil
+			},
+			undos: []undo{
+				{"no version description", func(doc *yaml.Node) { remove(doc, at(fn, "VersionDescription")...) }},
+				{"the pacing rate left out", func(doc *yaml.Node) {
+					d := node(doc, at(fn, "VersionDescription", "0")...)
+					d.Value = strings.Replace(d.Value, " rps=${WeChatPayMaxRps}", "", 1)
+				}},
+				{"the secret left out", func(doc *yaml.Node) { remove(doc, at(fn, "VersionDescription", "1", "SecretName")...) }},
+				{"the timeout left out", func(doc *yaml.Node) {
+					d := node(doc, at(fn, "VersionDescription", "0")...)
+					d.Value = strings.Replace(d.Value, "timeout=${FunctionTimeout} ", "", 1)
+				}},
+			},
+		},
+		point{
 			name: "every trigger invokes the alias: the function's own events and async configuration, and nothing names the bare function",
 			check: func(doc *yaml.Node) error {
 				if value(node(doc, at(fn, "AutoPublishAlias")...)) == "" {
@@ -142,6 +182,39 @@ func init() {
 			},
 		},
 	)
+}
+
+// parametersIn lists the template's parameters that n refers to: by !Ref,
+// or by name in a !Sub string.
+func parametersIn(doc, n *yaml.Node) map[string]bool {
+	params := map[string]bool{}
+	for _, p := range children(node(doc, "Parameters")) {
+		if p.Kind == yaml.ScalarNode {
+			params[p.Value] = true
+		}
+	}
+	out := map[string]bool{}
+	var walk func(n *yaml.Node)
+	walk = func(n *yaml.Node) {
+		if n == nil {
+			return
+		}
+		if n.Kind == yaml.ScalarNode {
+			if n.Tag == "!Ref" && params[n.Value] {
+				out[n.Value] = true
+			}
+			for p := range params {
+				if strings.Contains(n.Value, "${"+p+"}") {
+					out[p] = true
+				}
+			}
+		}
+		for _, c := range n.Content {
+			walk(c)
+		}
+	}
+	walk(n)
+	return out
 }
 
 // watchesNewVersion checks that the new version's alarm counts the errors of
