@@ -11,7 +11,10 @@ NODESDK     := internal/simulator/testdata/nodesdk
 ACCESS_SIM  := internal/access/testdata/iamsim
 GO_SOURCES  := $(shell find . -name '*.go' -not -path './build/*') go.mod go.sum
 # What Lambda runs: static, no RPC shim, reproducible, stripped.
-LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags='-s -w'
+# The release the bootstrap says it is (logged at cold start): the tag, or the tag
+# and the commits since, or the commit when nothing is tagged yet.
+VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.0.0-dev)
+LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags='-s -w -X close-recharge/internal/version.Version=$(VERSION)'
 EVENT       ?= events/direct.json
 
 .PHONY: help

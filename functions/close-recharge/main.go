@@ -23,10 +23,12 @@ import (
 	"close-recharge/internal/handler"
 	"close-recharge/internal/logging"
 	"close-recharge/internal/metrics"
+	"close-recharge/internal/outcome"
 	"close-recharge/internal/pace"
 	"close-recharge/internal/publish"
 	"close-recharge/internal/queue"
 	"close-recharge/internal/secretstore"
+	"close-recharge/internal/version"
 	"close-recharge/internal/wechatpay"
 )
 
@@ -50,6 +52,9 @@ func build(ctx context.Context, getenv func(string) string, stdout io.Writer) (*
 		return nil, err
 	}
 	logger := logging.New(stdout, cfg.LogLevel)
+	// Once per instance: which release answers, so that a canary's errors can
+	// be told from the old version's in the logs.
+	logger.Info("cold start", "version", version.Version, "contract_version", outcome.ContractVersion)
 
 	// AWS configuration is loaded only when something AWS is used: a local run
 	// with a secret file and no bus needs no credentials at all.
@@ -66,10 +71,6 @@ func build(ctx context.Context, getenv func(string) string, stdout io.Writer) (*
 	if cfg.SecretID != "" {
 		source = &secretstore.SecretsManager{API: secretsmanager.NewFromConfig(awsCfg), SecretID: cfg.SecretID}
 	}
-	var publisher closer.Publisher
-	if cfg.EventBus != "" {
-		publisher = &publish.EventBridge{API: eventbridge.NewFromConfig(awsCfg), Bus: cfg.EventBus, Source: cfg.EventSource}
-	}
 	opts := []wechatpay.Option{
 		wechatpay.WithBaseURL(cfg.BaseURL),
 		wechatpay.WithHTTPClient(wechatpay.NewHTTPClient()),
@@ -81,6 +82,11 @@ func build(ctx context.Context, getenv func(string) string, stdout io.Writer) (*
 	}
 	wechatPay := wechatpay.NewPool(opts...)
 	keys := secretstore.NewCache(source, cfg.SecretTTL, secretstore.WithStale(cfg.SecretStale), secretstore.WithCacheLogger(logger))
+	var publisher closer.Publisher
+	if cfg.EventBus != "" {
+		// Every event names the platform merchant: the secret's mchid.
+		publisher = &publish.EventBridge{API: eventbridge.NewFromConfig(awsCfg), Bus: cfg.EventBus, Source: cfg.EventSource, Keys: keys}
+	}
 	// The secret is read while the rest of init and the wait for the first
 	// event run; the first invocation then finds the keys, or the read under way.
 	keys.Prefetch(ctx, secretPrefetchTimeout)

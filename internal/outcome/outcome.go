@@ -10,6 +10,12 @@ const (
 	Failed   = "Recharge Close Failed"   // WeChat Pay's final refusal; detail = the failure result
 )
 
+// ContractVersion is the event contract's major version, published in every
+// detail as contract_version: within it a published field is never renamed,
+// removed or given another JSON type; fields may be added. It changes only
+// with the release's major version, and only when the contract breaks.
+const ContractVersion = "1"
+
 // IsOwn reports whether detailType is one of the function's own outcome events.
 func IsOwn(detailType string) bool {
 	return detailType == Closed || detailType == Rejected || detailType == Failed

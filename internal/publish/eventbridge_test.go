@@ -18,8 +18,10 @@ import (
 	"close-recharge/internal/awstest"
 	"close-recharge/internal/closer"
 	"close-recharge/internal/fault"
+	"close-recharge/internal/merchant"
 	"close-recharge/internal/outcome"
 	"close-recharge/internal/publish"
+	"close-recharge/internal/recharge"
 )
 
 // failEvery takes the call but fails every entry whose event index (the
@@ -80,7 +82,7 @@ func events(n int) []closer.Event {
 // event alone.
 func TestBatchesOfTenAndPerEntryFailures(t *testing.T) {
 	api := &failEvery{fail: map[int]bool{3: true, 17: true}}
-	p := &publish.EventBridge{API: api, Bus: "b", Source: "s"}
+	p := &publish.EventBridge{API: api, Bus: "b", Source: "s", Keys: platform}
 	errs := p.Publish(context.Background(), events(23))
 	slices.Sort(api.calls)
 	if fmt.Sprint(api.calls) != "[3 10 10]" {
@@ -109,7 +111,7 @@ func TestPublishToMoto(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &publish.EventBridge{API: eventbridge.NewFromConfig(cfg), Bus: bus.Name, Source: "wechatpay.recharge"}
+	p := &publish.EventBridge{API: eventbridge.NewFromConfig(cfg), Bus: bus.Name, Source: "wechatpay.recharge", Keys: platform}
 	for i, err := range p.Publish(context.Background(), events(12)) {
 		if err != nil {
 			t.Fatalf("event %d: %v", i, err)
@@ -131,7 +133,7 @@ func TestPublishToMoto(t *testing.T) {
 		t.Fatalf("%d events (%d distinct), want 12", len(got), len(seen))
 	}
 
-	down := &publish.EventBridge{API: eventbridge.NewFromConfig(awstest.Config("http://127.0.0.1:1")), Bus: bus.Name, Source: "s"}
+	down := &publish.EventBridge{API: eventbridge.NewFromConfig(awstest.Config("http://127.0.0.1:1")), Bus: bus.Name, Source: "s", Keys: platform}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for i, err := range down.Publish(ctx, events(2)) {
@@ -163,7 +165,7 @@ func (e *entriesOf) PutEvents(_ context.Context, in *eventbridge.PutEventsInput,
 // yet EventBridge takes it and the record leaves its queue.
 func TestEveryEntryNamesTheBusAndSource(t *testing.T) {
 	api := &entriesOf{}
-	p := &publish.EventBridge{API: api, Bus: "recharge-outcomes", Source: "merchant.recharges"}
+	p := &publish.EventBridge{API: api, Bus: "recharge-outcomes", Source: "merchant.recharges", Keys: platform}
 	for i, err := range p.Publish(context.Background(), events(12)) {
 		if err != nil {
 			t.Fatalf("event %d: %v", i, err)
@@ -176,5 +178,103 @@ func TestEveryEntryNamesTheBusAndSource(t *testing.T) {
 		if aws.ToString(e.EventBusName) != "recharge-outcomes" || aws.ToString(e.Source) != "merchant.recharges" {
 			t.Errorf("entry %d on bus %q from source %q, want recharge-outcomes and merchant.recharges", i, aws.ToString(e.EventBusName), aws.ToString(e.Source))
 		}
+	}
+}
+
+// keysOf is the merchant keys source: the keys, or the error reading them.
+type keysOf struct {
+	mchid string
+	err   error
+}
+
+func (k keysOf) Keys(context.Context) (*merchant.Keys, error) {
+	if k.err != nil {
+		return nil, k.err
+	}
+	return &merchant.Keys{MchID: k.mchid}, nil
+}
+
+var platform = keysOf{mchid: "1900000100"}
+
+// Every detail names the platform merchant and the contract's version. A
+// recharge keeps the sp_mchid WeChat Pay answered; a failure result, which
+// WeChat Pay never wrote, and a recharge whose answer left sp_mchid out get
+// the secret's. Nothing else of the detail changes.
+func TestEveryDetailNamesTheMerchantAndTheContract(t *testing.T) {
+	failure := &closer.Failure{SubMchid: "1900000109", OutRechargeNo: "R1", Error: closer.ErrorBody{Code: "ORDER_NOT_EXIST", Message: "no such recharge"}}
+	gaveUp := closer.GaveUpResult("1900000109", "R2", 15, &fault.Error{Kind: fault.Transient, Code: "SYSTEM_ERROR", Message: "busy"})
+	tests := []struct {
+		name        string
+		event       closer.Event
+		wantSpMchid string
+	}{
+		{"recharge naming its merchant", closer.Event{DetailType: outcome.Closed,
+			Detail: &recharge.Recharge{SpMchid: "1900000999", SubMchid: "1900000109", OutRechargeNo: "R1", RechargeState: "CLOSED"}}, "1900000999"},
+		{"recharge without sp_mchid", closer.Event{DetailType: outcome.Rejected,
+			Detail: &recharge.Recharge{SubMchid: "1900000109", OutRechargeNo: "R1", RechargeState: "SUCCESS"}}, "1900000100"},
+		{"refusal", closer.Event{DetailType: outcome.Failed, Detail: failure}, "1900000100"},
+		{"gave up", gaveUp.Event(), "1900000100"},
+		{"sp_mchid null", closer.Event{DetailType: outcome.Closed, Detail: map[string]any{"sp_mchid": nil, "out_recharge_no": "R1"}}, "1900000100"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			api := &entriesOf{}
+			p := &publish.EventBridge{API: api, Bus: "b", Source: "s", Keys: platform}
+			if err := p.Publish(context.Background(), []closer.Event{tt.event})[0]; err != nil {
+				t.Fatal(err)
+			}
+			var got map[string]any
+			if err := json.Unmarshal([]byte(aws.ToString(api.got[0].Detail)), &got); err != nil {
+				t.Fatal(err)
+			}
+			if got[publish.FieldSpMchid] != tt.wantSpMchid {
+				t.Errorf("sp_mchid = %v, want %s", got[publish.FieldSpMchid], tt.wantSpMchid)
+			}
+			if got[publish.FieldContractVersion] != outcome.ContractVersion {
+				t.Errorf("contract_version = %v, want %q", got[publish.FieldContractVersion], outcome.ContractVersion)
+			}
+			// The rest is the detail as it encodes.
+			var want map[string]any
+			b, _ := json.Marshal(tt.event.Detail)
+			_ = json.Unmarshal(b, &want)
+			delete(got, publish.FieldContractVersion)
+			if _, said := want[publish.FieldSpMchid]; !said || want[publish.FieldSpMchid] == nil {
+				delete(got, publish.FieldSpMchid)
+				delete(want, publish.FieldSpMchid)
+			}
+			if g, w := fmt.Sprint(got), fmt.Sprint(want); g != w {
+				t.Errorf("detail %s, want %s and the publisher's fields", g, w)
+			}
+		})
+	}
+}
+
+// Events that cannot name their merchant are not published: a secret that
+// cannot be read now fails them as it fails a close (transient or
+// configuration), and a publisher nobody told the merchant fails them all as
+// misconfigured rather than send events without it.
+func TestNoEventWithoutItsMerchant(t *testing.T) {
+	tests := []struct {
+		name string
+		keys publish.Keys
+		want fault.Kind
+	}{
+		{"secret unreadable", keysOf{err: &fault.Error{Kind: fault.Transient, Code: "SECRET_UNAVAILABLE", Message: "throttled"}}, fault.Transient},
+		{"secret malformed", keysOf{err: &fault.Error{Kind: fault.Configuration, Code: "", Message: "no mchid"}}, fault.Configuration},
+		{"no keys given", nil, fault.Configuration},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			api := &entriesOf{}
+			p := &publish.EventBridge{API: api, Bus: "b", Source: "s", Keys: tt.keys}
+			for i, err := range p.Publish(context.Background(), events(3)) {
+				if fault.KindOf(err) != tt.want {
+					t.Errorf("event %d: %v, want %s", i, err, tt.want)
+				}
+			}
+			if len(api.got) != 0 {
+				t.Errorf("%d events sent without their merchant", len(api.got))
+			}
+		})
 	}
 }

@@ -615,6 +615,11 @@ func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 // value served, and nothing else. A null stands for a field left out, on
 // either side. Which answer it is does not matter: one served after the
 // client gave up may come last.
+//
+// A published answer carries the publisher's own contract_version (a string)
+// beside WeChat Pay's fields; nothing else is let through. The publisher's
+// other field, sp_mchid, is WeChat Pay's own in every answer served here: no
+// fault takes it out.
 func (s *Server) Matches(subMchid, outRechargeNo string, answer []byte) error {
 	rc, ok := s.Recharge(subMchid, outRechargeNo)
 	if !ok {
@@ -632,6 +637,12 @@ func (s *Server) Matches(subMchid, outRechargeNo string, answer []byte) error {
 		if got[k] != v {
 			return fmt.Errorf("answer has %s = %v, the record %q", k, got[k], v)
 		}
+	}
+	if v, ok := got["contract_version"]; ok {
+		if s, isString := v.(string); !isString || s == "" {
+			return fmt.Errorf("answer has contract_version = %v, want a version string", v)
+		}
+		delete(got, "contract_version")
 	}
 	mismatch := fmt.Errorf("no answer about %s/%s was served", subMchid, outRechargeNo)
 	for _, body := range served {

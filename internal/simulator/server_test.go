@@ -403,6 +403,42 @@ func TestMatchesWantsEveryFieldServed(t *testing.T) {
 	}
 }
 
+// A published answer carries the event contract's version beside the fields
+// served, and Matches lets that one through, as a string at the top level;
+// any other field added still fails it.
+func TestMatchesLetsThePublisherAddContractVersion(t *testing.T) {
+	k := testKeys(t)
+	sim, url := start(t)
+	resp, served := request{method: "GET", uri: queryURI}.send(t, url, k)
+	if resp.StatusCode != 200 {
+		t.Fatalf("query: %d %s", resp.StatusCode, served)
+	}
+	edited := func(edit func(m map[string]any)) []byte {
+		var m map[string]any
+		_ = json.Unmarshal(served, &m)
+		edit(m)
+		b, _ := json.Marshal(m)
+		return b
+	}
+	published := edited(func(m map[string]any) { m["contract_version"] = "1" })
+	if err := sim.Matches(sub, "R1", published); err != nil {
+		t.Errorf("the answer as published: %v", err)
+	}
+	for name, edit := range map[string]func(m map[string]any){
+		"contract_version a number":   func(m map[string]any) { m["contract_version"] = 1 },
+		"contract_version empty":      func(m map[string]any) { m["contract_version"] = "" },
+		"contract_version nested":     func(m map[string]any) { m["recharge_amount"].(map[string]any)["contract_version"] = "1" },
+		"another field beside it":     func(m map[string]any) { m["contract_version"], m["published_by"] = "1", "x" },
+		"a field dropped beside it":   func(m map[string]any) { m["contract_version"] = "1"; delete(m, "recharge_amount") },
+		"sp_mchid changed beside it":  func(m map[string]any) { m["contract_version"], m["sp_mchid"] = "1", "1900000999" },
+		"sp_mchid left out beside it": func(m map[string]any) { m["contract_version"] = "1"; delete(m, "sp_mchid") },
+	} {
+		if b := edited(edit); sim.Matches(sub, "R1", b) == nil {
+			t.Errorf("%s: matched %s", name, b)
+		}
+	}
+}
+
 // An outage window answers every request with its status and code, on the
 // simulator's clock: from its start, up to but not including its end, and
 // nothing it refused took effect; the rate limit does not count those

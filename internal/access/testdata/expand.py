@@ -145,6 +145,15 @@ class Resolver:
         if kind == "AWS::Lambda::Function":
             n = self.name(logical, "FunctionName")
             return n, {"Arn": self.arn("lambda", f"function:{n}")}
+        if kind == "AWS::Lambda::Version":
+            # The first version a stack publishes: a qualified ARN of the function.
+            fn = self.value(res["Properties"]["FunctionName"])
+            return f"{self.arn('lambda', f'function:{fn}')}:1", {"Version": "1"}
+        if kind == "AWS::Lambda::Alias":
+            fn = self.value(res["Properties"]["FunctionName"])
+            return f"{self.arn('lambda', f'function:{fn}')}:{self.value(res['Properties']['Name'])}", {}
+        if kind in ("AWS::CodeDeploy::Application", "AWS::CodeDeploy::DeploymentGroup"):
+            return self.name(logical, "ApplicationName" if kind.endswith("Application") else "DeploymentGroupName"), {}
         if kind == "AWS::ApiGatewayV2::Api":
             api_id = "a1b2c3d4e5"
             return api_id, {"ApiEndpoint": f"https://{api_id}.execute-api.{self.region}.{self.suffix}"}

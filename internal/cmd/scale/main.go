@@ -340,7 +340,7 @@ func (l *load) instance(paced bool, hopts ...handler.Option) *handler.Handler {
 	if paced {
 		opts = append(opts, wechatpay.WithPacer(pace.New(l.o.rate, l.o.instances)))
 	}
-	pub := &timed{next: &publish.EventBridge{API: eventbridge.NewFromConfig(l.events), Bus: busName, Source: source}}
+	pub := &timed{next: &publish.EventBridge{API: eventbridge.NewFromConfig(l.events), Bus: busName, Source: source, Keys: cache}}
 	svc := closer.New(cache, wechatpay.NewPool(opts...), pub)
 	return handler.New(svc, slog.New(slog.DiscardHandler), nil, hopts...)
 }

@@ -17,6 +17,7 @@ import (
 
 	"close-recharge/internal/awstest"
 	"close-recharge/internal/closer"
+	"close-recharge/internal/merchant"
 	"close-recharge/internal/outcome"
 	"close-recharge/internal/publish"
 	"close-recharge/internal/recharge"
@@ -47,7 +48,7 @@ func TestArrivalsCountWhatReachesTheBus(t *testing.T) {
 	defer srv.Close()
 	send := func(toBus, from string, evs ...closer.Event) {
 		t.Helper()
-		p := &publish.EventBridge{API: eventbridge.NewFromConfig(awstest.Config(srv.URL)), Bus: toBus, Source: from}
+		p := &publish.EventBridge{API: eventbridge.NewFromConfig(awstest.Config(srv.URL)), Bus: toBus, Source: from, Keys: platform{}}
 		for i, err := range p.Publish(context.Background(), evs) {
 			if err != nil {
 				t.Fatalf("event %d: %v", i, err)
@@ -198,4 +199,11 @@ func TestQueuePathGivesUpOnTheLastReceive(t *testing.T) {
 	if r.conflicts != 0 || r.malformed != 0 || r.outaged != r.requests {
 		t.Fatalf("%+v: want one outcome per recharge, every request answered by the outage", r)
 	}
+}
+
+// platform is the merchant keys as far as the publisher asks: its mchid.
+type platform struct{}
+
+func (platform) Keys(context.Context) (*merchant.Keys, error) {
+	return &merchant.Keys{MchID: "1900000100"}, nil
 }
