@@ -8,9 +8,12 @@ const (
 	Closed   = "Recharge Closed"         // the recharge is CLOSED; detail = the recharge
 	Rejected = "Recharge Close Rejected" // the recharge is SUCCESS; detail = the recharge
 	Failed   = "Recharge Close Failed"   // WeChat Pay's final refusal; detail = the failure result
+	// Succeeded is published by the notification function on WeChat Pay's
+	// RECHARGE.SUCCESS; detail = the notified recharge.
+	Succeeded = "Recharge Succeeded"
 )
 
 // IsOwn reports whether detailType is one of the function's own outcome events.
 func IsOwn(detailType string) bool {
-	return detailType == Closed || detailType == Rejected || detailType == Failed
+	return detailType == Closed || detailType == Rejected || detailType == Failed || detailType == Succeeded
 }
