@@ -186,9 +186,9 @@ func notifyAnswer(t *testing.T, em *emulator.Emulator, event string) (int, strin
 
 // WeChat Pay's notifications through the built bootstrap: a genuine one is
 // published, its schedule deleted and its id recorded; a replay and a forgery
-// change nothing.
+// change nothing; another recharge's CLOSED after a SUCCESS is handled as its own.
 func TestNotifyThroughTheBootstrap(t *testing.T) {
-	s := newNotifyStack(t, "NOTIFY1", "NOTIFY2")
+	s := newNotifyStack(t, "NOTIFY1", "NOTIFY2", "NOTIFY3")
 	em := startBootstrap(t, buildNotifyBootstrap(t), s.env, 10*time.Second)
 
 	genuine := notification(t, "EV-NOTIFY-1", notify.EventSuccess, "NOTIFY1", "SUCCESS", keys.PlatformKey)
@@ -199,16 +199,20 @@ func TestNotifyThroughTheBootstrap(t *testing.T) {
 		t.Fatalf("replayed notification: %d %s", status, body)
 	}
 	forger, _ := rsa.GenerateKey(rand.Reader, 2048)
-	if status, body := notifyAnswer(t, em, notification(t, "EV-NOTIFY-2", notify.EventClosed, "NOTIFY2", "CLOSED", forger)); status != 401 {
+	if status, body := notifyAnswer(t, em, notification(t, "EV-NOTIFY-3", notify.EventClosed, "NOTIFY3", "CLOSED", forger)); status != 401 {
 		t.Fatalf("forged notification: %d %s, want 401", status, body)
+	}
+	if status, body := notifyAnswer(t, em, notification(t, "EV-NOTIFY-2", notify.EventClosed, "NOTIFY2", "CLOSED", keys.PlatformKey)); status != 200 {
+		t.Fatalf("another recharge's CLOSED: %d %s", status, body)
 	}
 
 	published, err := s.bus.Drain()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(published) != 1 || published[0].DetailType != "Recharge Succeeded" || published[0].OutRechargeNo() != "NOTIFY1" {
-		t.Fatalf("published %+v, want one Recharge Succeeded for NOTIFY1", published)
+	if len(published) != 2 || published[0].DetailType != "Recharge Succeeded" || published[0].OutRechargeNo() != "NOTIFY1" ||
+		published[1].DetailType != "Recharge Closed" || published[1].OutRechargeNo() != "NOTIFY2" {
+		t.Fatalf("published %+v, want Recharge Succeeded for NOTIFY1, then Recharge Closed for NOTIFY2", published)
 	}
 	var detail struct {
 		NotificationID string `json:"notification_id"`
@@ -217,14 +221,14 @@ func TestNotifyThroughTheBootstrap(t *testing.T) {
 	if err := json.Unmarshal(published[0].Detail, &detail); err != nil || detail.NotificationID != "EV-NOTIFY-1" || detail.State != "SUCCESS" {
 		t.Fatalf("detail %s", published[0].Detail)
 	}
-	if s.schedulePending(t, "NOTIFY1") {
-		t.Error("the paid recharge's expiry schedule is still pending")
+	if s.schedulePending(t, "NOTIFY1") || s.schedulePending(t, "NOTIFY2") {
+		t.Error("a notified recharge's expiry schedule is still pending")
 	}
-	if !s.schedulePending(t, "NOTIFY2") {
+	if !s.schedulePending(t, "NOTIFY3") {
 		t.Error("a forged notification deleted a schedule")
 	}
-	if !s.recorded(t, "EV-NOTIFY-1") || s.recorded(t, "EV-NOTIFY-2") {
-		t.Error("the marks table does not hold exactly the handled notification")
+	if !s.recorded(t, "EV-NOTIFY-1") || !s.recorded(t, "EV-NOTIFY-2") || s.recorded(t, "EV-NOTIFY-3") {
+		t.Error("the marks table does not hold exactly the handled notifications")
 	}
 	if strings.Contains(em.Logs(), "oUpF8uMuAJO") {
 		t.Error("the function logged the plaintext's openid")
