@@ -30,12 +30,23 @@ build/arm64/bootstrap: $(GO_SOURCES)
 build/local/bootstrap: $(GO_SOURCES)
 	CGO_ENABLED=0 GOOS=linux $(GO) build $(LAMBDA_FLAGS) -o $@ ./functions/close-recharge
 
+# The notification function's bootstrap, the same two ways.
+build/arm64/notify/bootstrap: $(GO_SOURCES)
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(LAMBDA_FLAGS) -o $@ ./functions/recharge-notify
+
+build/local/notify/bootstrap: $(GO_SOURCES)
+	CGO_ENABLED=0 GOOS=linux $(GO) build $(LAMBDA_FLAGS) -o $@ ./functions/recharge-notify
+
 .PHONY: build
-build: build/arm64/bootstrap build/local/bootstrap ## build the bootstrap: arm64 to deploy, host arch for local runs
+build: build/arm64/bootstrap build/local/bootstrap build/arm64/notify/bootstrap build/local/notify/bootstrap ## build the bootstraps: arm64 to deploy, host arch for local runs
 
 .PHONY: build-CloseRechargeFunction
 build-CloseRechargeFunction: ## called by `sam build` (BuildMethod: makefile)
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/close-recharge
+
+.PHONY: build-RechargeNotifyFunction
+build-RechargeNotifyFunction: ## called by `sam build` for the notification function (BuildMethod: makefile)
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/recharge-notify
 
 ## --- tools, installed into ./bin and node_modules ---
 

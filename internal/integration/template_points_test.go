@@ -592,7 +592,7 @@ var points = []point{
 		},
 	},
 	{
-		name: "only the function's role may read the secret",
+		name: "only the functions' roles may read the secret",
 		check: func(doc *yaml.Node) error {
 			if value(node(doc, "Resources", "MerchantSecretResourcePolicy", "Condition")) != "RestrictSecret" ||
 				render(node(doc, "Conditions", "RestrictSecret")) != "!Equals [!Ref RestrictSecretReads, true]" || value(node(doc, "Parameters", "RestrictSecretReads", "Default")) != "true" {
@@ -609,8 +609,8 @@ var points = []point{
 			}
 			cond := node(st, "Condition")
 			if cond == nil || len(cond.Content) != 2 || len(children(node(cond, "ArnNotEquals"))) != 2 ||
-				!isIntrinsic(node(cond, "ArnNotEquals", "aws:PrincipalArn"), "!GetAtt", "CloseRechargeFunctionRole.Arn") {
-				return errors.New("the deny does not except the function's role alone")
+				render(node(cond, "ArnNotEquals", "aws:PrincipalArn")) != "[!GetAtt CloseRechargeFunctionRole.Arn, !GetAtt RechargeNotifyFunctionRole.Arn]" {
+				return errors.New("the deny does not except the two functions' roles alone")
 			}
 			if r := node(doc, "Resources", "CloseRechargeFunction", "Properties", "Role"); !isIntrinsic(r, "!GetAtt", "CloseRechargeFunctionRole.Arn") {
 				return errors.New("the function does not run as CloseRechargeFunctionRole")

@@ -26,6 +26,9 @@ type Secret struct {
 	WechatPayPublicKeyID string   `json:"wechatpay_public_key_id,omitempty"`
 	WechatPayPublicKey   string   `json:"wechatpay_public_key,omitempty"`
 	PlatformCertificates []string `json:"wechatpay_platform_certificates,omitempty"`
+	// APIv3Key decrypts WeChat Pay's notifications; only the notification
+	// function needs it, so it is optional here and required there.
+	APIv3Key string `json:"apiv3_key,omitempty"`
 }
 
 // Keys are the parsed credentials: what signs requests and what verifies answers.
@@ -37,7 +40,12 @@ type Keys struct {
 	PublicKeyID  string
 	PublicKey    *rsa.PublicKey
 	Certificates []*x509.Certificate
+	APIv3Key     []byte // nil when the secret has none
 }
+
+// APIv3KeySize is the APIv3 key's length: an AES-256 key, set by the merchant
+// as 32 characters in WeChat Pay's merchant platform.
+const APIv3KeySize = 32
 
 func isMchID(s string) bool {
 	return len(s) >= 1 && len(s) <= 32 && strings.Trim(s, "0123456789") == ""
@@ -107,6 +115,13 @@ func (s *Secret) Keys() (*Keys, error) {
 			return nil, fieldError(fmt.Sprintf("wechatpay_platform_certificates[%d]", i), err.Error())
 		}
 		k.Certificates = append(k.Certificates, cert)
+	}
+	if s.APIv3Key != "" {
+		// Not trimmed: the key is used byte for byte, and a space is a valid byte of it.
+		if len(s.APIv3Key) != APIv3KeySize {
+			return nil, fieldError("apiv3_key", fmt.Sprintf("must be exactly %d bytes (the APIv3 key set in WeChat Pay's merchant platform)", APIv3KeySize))
+		}
+		k.APIv3Key = []byte(s.APIv3Key)
 	}
 	if k.PublicKey == nil && len(k.Certificates) == 0 {
 		return nil, fieldError("wechatpay_public_key", "or wechatpay_platform_certificates is required to verify WeChat Pay's answers")

@@ -71,6 +71,9 @@ func TestParse(t *testing.T) {
 		{"encrypted private key", func(s *merchant.Secret) {
 			s.MerchantPrivateKey = strings.Replace(pkcs1, "-----\n", "-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00000000000000000000000000000000\n\n", 1)
 		}, "merchant_private_key"},
+		{"APIv3 key", func(s *merchant.Secret) { s.APIv3Key = strings.Repeat("k", 32) }, ""},
+		{"APIv3 key too short", func(s *merchant.Secret) { s.APIv3Key = strings.Repeat("k", 31) }, "apiv3_key"},
+		{"APIv3 key too long", func(s *merchant.Secret) { s.APIv3Key = strings.Repeat("k", 33) }, "apiv3_key"},
 		{"nothing to verify with", func(s *merchant.Secret) {
 			s.WechatPayPublicKey, s.WechatPayPublicKeyID, s.PlatformCertificates = "", "", nil
 		}, "wechatpay_public_key"},
@@ -114,6 +117,9 @@ func TestParseRejectsNonObjects(t *testing.T) {
 
 func assertNoKeyMaterial(t *testing.T, msg string, s merchant.Secret) {
 	t.Helper()
+	if s.APIv3Key != "" && strings.Contains(msg, s.APIv3Key[:16]) {
+		t.Fatalf("error text carries the APIv3 key: %q", msg)
+	}
 	values := append([]string{s.MerchantPrivateKey, s.WechatPayPublicKey}, s.PlatformCertificates...)
 	for _, v := range values {
 		for _, line := range strings.Split(v, "\n") {
@@ -124,5 +130,20 @@ func assertNoKeyMaterial(t *testing.T, msg string, s merchant.Secret) {
 	}
 	if strings.Contains(msg, "BEGIN") {
 		t.Fatalf("error text carries a PEM header: %q", msg)
+	}
+}
+
+func TestParseKeepsTheAPIv3Key(t *testing.T) {
+	s := simulator.SharedKeys().Secret(false)
+	s.APIv3Key = "0123456789abcdefghijklmnopqrstuv"
+	raw, _ := json.Marshal(s)
+	k, err := merchant.Parse(raw)
+	if err != nil || string(k.APIv3Key) != s.APIv3Key {
+		t.Fatalf("Parse = %v, APIv3Key %q; want the key kept", err, k.APIv3Key)
+	}
+	s.APIv3Key = ""
+	raw, _ = json.Marshal(s)
+	if k, err = merchant.Parse(raw); err != nil || k.APIv3Key != nil {
+		t.Fatalf("a secret without apiv3_key: %v, %q; the close function must not need it", err, k.APIv3Key)
 	}
 }

@@ -8,6 +8,9 @@ const (
 	Closed   = "Recharge Closed"         // the recharge is CLOSED; detail = the recharge
 	Rejected = "Recharge Close Rejected" // the recharge is SUCCESS; detail = the recharge
 	Failed   = "Recharge Close Failed"   // WeChat Pay's final refusal; detail = the failure result
+	// Succeeded is published by the notification function on WeChat Pay's
+	// RECHARGE.SUCCESS; detail = the notified recharge.
+	Succeeded = "Recharge Succeeded"
 )
 
 // ContractVersion is the event contract's major version, published in every
@@ -18,5 +21,5 @@ const ContractVersion = "1"
 
 // IsOwn reports whether detailType is one of the function's own outcome events.
 func IsOwn(detailType string) bool {
-	return detailType == Closed || detailType == Rejected || detailType == Failed
+	return detailType == Closed || detailType == Rejected || detailType == Failed || detailType == Succeeded
 }

@@ -132,6 +132,9 @@ class Resolver:
         if kind == "AWS::Scheduler::ScheduleGroup":
             n = self.name(logical, "Name")
             return n, {"Arn": self.arn("scheduler", f"schedule-group/{n}")}
+        if kind == "AWS::DynamoDB::Table":
+            n = self.name(logical, "TableName")
+            return n, {"Arn": self.arn("dynamodb", f"table/{n}")}
         if kind == "AWS::KMS::Key":
             key_id = "0000aaaa-11bb-22cc-33dd-" + f"{zlib.crc32(logical.encode()):012d}"
             return key_id, {"Arn": self.arn("kms", f"key/{key_id}"), "KeyId": key_id}
