@@ -75,7 +75,7 @@ func build(ctx context.Context, getenv func(string) string, stdout io.Writer) (h
 	keys := secretstore.NewCache(source, cfg.SecretTTL, secretstore.WithStale(cfg.SecretStale), secretstore.WithCacheLogger(logger))
 	keys.Prefetch(ctx, secretPrefetchTimeout)
 	svc := notify.New(keys,
-		&publish.EventBridge{API: eventbridge.NewFromConfig(awsCfg), Bus: cfg.EventBus, Source: cfg.EventSource},
+		&publish.EventBridge{API: eventbridge.NewFromConfig(awsCfg), Bus: cfg.EventBus, Source: cfg.EventSource, Keys: keys},
 		&notify.Scheduler{API: scheduler.NewFromConfig(awsCfg), Group: required["SCHEDULE_GROUP"]},
 		&notify.Table{API: dynamodb.NewFromConfig(awsCfg), Name: required["NOTIFICATION_TABLE"], Now: time.Now},
 		notify.WithLogger(logger))

@@ -29,6 +29,7 @@ import (
 	"close-recharge/internal/awstest"
 	"close-recharge/internal/emulator"
 	"close-recharge/internal/notify"
+	"close-recharge/internal/outcome"
 )
 
 const notifyAPIv3Key = "IntegrationAPIv3Key0123456789abc"
@@ -214,11 +215,16 @@ func TestNotifyThroughTheBootstrap(t *testing.T) {
 		published[1].DetailType != "Recharge Closed" || published[1].OutRechargeNo() != "NOTIFY2" {
 		t.Fatalf("published %+v, want Recharge Succeeded for NOTIFY1, then Recharge Closed for NOTIFY2", published)
 	}
+	// The event contract: every detail names the platform merchant and the
+	// contract's version, as the close function's outcomes do.
 	var detail struct {
-		NotificationID string `json:"notification_id"`
-		State          string `json:"recharge_state"`
+		NotificationID  string `json:"notification_id"`
+		State           string `json:"recharge_state"`
+		SpMchid         string `json:"sp_mchid"`
+		ContractVersion string `json:"contract_version"`
 	}
-	if err := json.Unmarshal(published[0].Detail, &detail); err != nil || detail.NotificationID != "EV-NOTIFY-1" || detail.State != "SUCCESS" {
+	if err := json.Unmarshal(published[0].Detail, &detail); err != nil || detail.NotificationID != "EV-NOTIFY-1" || detail.State != "SUCCESS" ||
+		detail.SpMchid != keys.MchID || detail.ContractVersion != outcome.ContractVersion {
 		t.Fatalf("detail %s", published[0].Detail)
 	}
 	if s.schedulePending(t, "NOTIFY1") || s.schedulePending(t, "NOTIFY2") {
