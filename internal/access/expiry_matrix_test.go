@@ -89,3 +89,87 @@ func TestExpiryAccessMatrix(t *testing.T) {
 		})
 	}
 }
+
+// producerRegion is expanded with ExpiryRequestProducerArns set: expansions are kept per region, so
+// a region of its own keeps the other tests' deployments as they are.
+const producerRegion = "eu-west-1"
+
+func externalProducer(partition string) string {
+	return "arn:" + partition + ":iam::" + otherAccount + ":role/platform-expiry-producer"
+}
+
+// The requests bus lets the producers the parameter names put events on it, and no one else of
+// another account.
+func TestExpiryRequestsBusPolicy(t *testing.T) {
+	requireTools(t)
+	ps := params(producerRegion)
+	p := partitionOf(producerRegion)
+	ps["ExpiryRequestProducerArns"] = externalProducer(p)
+	d := expand(t, producerRegion, ps)
+	bus := d.attr("RequestsEventBus", "Arn")
+	busPolicy := d.props("RequestsEventBus")["Policy"]
+	putAnywhere := []namedPolicy{allow("events:PutEvents", "*")}
+	other := "arn:" + p + ":iam::" + otherAccount + ":role/another-team"
+	rs := []row{
+		{name: "a producer named in ExpiryRequestProducerArns puts an expiry request", principal: externalProducer(p),
+			action: "events:PutEvents", resource: bus, identity: putAnywhere, resPolicy: busPolicy, want: allowed},
+		{name: "another account's role puts an expiry request", principal: other,
+			action: "events:PutEvents", resource: bus, identity: putAnywhere, resPolicy: busPolicy, want: implicit},
+	}
+	vs := evaluate(t, rs, true)
+	for i, r := range rs {
+		if vs[i].Decision != r.want {
+			t.Errorf("%s: %s, want %s", r.name, vs[i].Decision, r.want)
+		}
+	}
+	// Without producers, no policy: the bus is the account's alone.
+	if _, ok := expand(t, "us-east-1", params("us-east-1")).props("RequestsEventBus")["Policy"]; ok {
+		t.Error("a requests bus policy with no producers named")
+	}
+}
+
+// Each grant and limit of the expiry function's access is what decides its row: undone, the row
+// turns.
+func TestEachExpiryPolicyMatters(t *testing.T) {
+	requireTools(t)
+	base := expand(t, "us-east-1", params("us-east-1"))
+	undo := []struct {
+		name  string
+		apply func(d deployment)
+		flips string
+	}{
+		{"PassRole to any service", func(d deployment) {
+			delete(statement(d.rolePolicies("RechargeExpiryFunctionRole")[0].Policy, "PassSchedulerRole"), "Condition")
+		}, "expiry role passes the Scheduler role to Lambda"},
+		{"schedules of any group", func(d deployment) {
+			s := statement(d.rolePolicies("RechargeExpiryFunctionRole")[0].Policy, "KeepExpirySchedules")
+			s["Resource"] = d.arn("scheduler", "schedule/*")
+		}, "expiry role creates a schedule in another group"},
+		{"no grant to queue due expiries", func(d deployment) {
+			removeStatement(d.rolePolicies("RechargeExpiryFunctionRole")[0].Policy, "QueueDueExpiries")
+		}, "expiry role queues an expiry already due"},
+		{"the secret's resource policy gone", func(d deployment) {
+			removeStatement(d.props("MerchantSecretResourcePolicy")["ResourcePolicy"], "OnlyCloseRechargeReadsTheKeys")
+		}, "expiry role with GetSecretValue granted elsewhere reads the merchant secret"},
+	}
+	var rs []row
+	for _, u := range undo {
+		d := base.clone()
+		u.apply(d)
+		found := false
+		for _, r := range expiryRows(d) {
+			if r.name == u.flips {
+				rs, found = append(rs, r), true
+			}
+		}
+		if !found {
+			t.Fatalf("%s: no row %q", u.name, u.flips)
+		}
+	}
+	vs := evaluate(t, rs, true)
+	for i, r := range rs {
+		if vs[i].Decision == r.want {
+			t.Errorf("%s: %q is still %s", undo[i].name, r.name, vs[i].Decision)
+		}
+	}
+}
