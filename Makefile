@@ -37,8 +37,15 @@ build/arm64/notify/bootstrap: $(GO_SOURCES)
 build/local/notify/bootstrap: $(GO_SOURCES)
 	CGO_ENABLED=0 GOOS=linux $(GO) build $(LAMBDA_FLAGS) -o $@ ./functions/recharge-notify
 
+# The expiry function: it keeps expiry requests as schedules, and holds no WeChat Pay key.
+build/arm64/recharge-expiry/bootstrap: $(GO_SOURCES)
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(LAMBDA_FLAGS) -o $@ ./functions/recharge-expiry
+
+build/local/recharge-expiry/bootstrap: $(GO_SOURCES)
+	CGO_ENABLED=0 GOOS=linux $(GO) build $(LAMBDA_FLAGS) -o $@ ./functions/recharge-expiry
+
 .PHONY: build
-build: build/arm64/bootstrap build/local/bootstrap build/arm64/notify/bootstrap build/local/notify/bootstrap ## build the bootstraps: arm64 to deploy, host arch for local runs
+build: build/arm64/bootstrap build/local/bootstrap build/arm64/notify/bootstrap build/local/notify/bootstrap build/arm64/recharge-expiry/bootstrap build/local/recharge-expiry/bootstrap ## build the bootstraps: arm64 to deploy, host arch for local runs
 
 .PHONY: build-CloseRechargeFunction
 build-CloseRechargeFunction: ## called by `sam build` (BuildMethod: makefile)
@@ -47,6 +54,10 @@ build-CloseRechargeFunction: ## called by `sam build` (BuildMethod: makefile)
 .PHONY: build-RechargeNotifyFunction
 build-RechargeNotifyFunction: ## called by `sam build` for the notification function (BuildMethod: makefile)
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/recharge-notify
+
+.PHONY: build-RechargeExpiryFunction
+build-RechargeExpiryFunction: ## called by `sam build` (BuildMethod: makefile)
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/recharge-expiry
 
 ## --- tools, installed into ./bin and node_modules ---
 
@@ -178,7 +189,7 @@ secret: ## compose and check the merchant secret: make secret MCHID=… SERIAL=�
 TIMEZONE ?= Asia/Shanghai
 
 .PHONY: schedule
-schedule: ## close a recharge at its expiry: make schedule STACK=… SUB_MCHID=… OUT_RECHARGE_NO=… AT=2026-12-01T10:00:00 [TIMEZONE=Asia/Shanghai]
+schedule: ## set a recharge's expiry (moved when set again; queued when past): make schedule STACK=… SUB_MCHID=… OUT_RECHARGE_NO=… AT=2026-12-01T10:00:00 [TIMEZONE=Asia/Shanghai]
 	$(GO) run ./internal/cmd/schedule -sub-mchid "$(SUB_MCHID)" -out-recharge-no "$(OUT_RECHARGE_NO)" -at "$(AT)" -timezone "$(TIMEZONE)" \
 		$(if $(STACK),-stack "$(STACK)") $(if $(QUEUE_ARN),-queue-arn "$(QUEUE_ARN)") \
 		$(if $(SCHEDULER_ROLE_ARN),-role-arn "$(SCHEDULER_ROLE_ARN)") $(if $(SCHEDULE_GROUP),-group "$(SCHEDULE_GROUP)") \

@@ -2,6 +2,12 @@
 // HTTP API (v2) and REST API (v1) requests, EventBridge rule envelopes,
 // Scheduler and rule targets with Input, direct invokes — into one Request, and
 // shapes the answer the trigger expects.
+//
+// Two kinds of envelope are never a close request, whatever rule routes them
+// here: the function's own outcomes (it would take its output for input), and
+// an expiry request, which asks for a close at a deadline — taken as a close,
+// it would close the recharge before its deadline. The expiry function reads
+// those.
 package trigger
 
 import (
@@ -61,6 +67,10 @@ type Record struct {
 	// (the FirstSentAttribute message attribute). Zero when not known.
 	SentAt time.Time
 }
+
+// ExpiryRequested is the detail-type of the event asking for a recharge to be
+// closed at a deadline: the expiry function's input, refused as a close request.
+const ExpiryRequested = "Recharge Expiry Requested"
 
 // FirstSentAttribute is the message attribute in which a copy of a record
 // carries when its original was sent (Unix milliseconds): a copy is a new
@@ -219,6 +229,9 @@ func (r *Request) decodeEnvelope(top map[string]json.RawMessage) error {
 	}
 	if outcome.IsOwn(detailType) {
 		return invalid("detail-type " + strconv.Quote(detailType) + " is an outcome this function publishes, not a close request")
+	}
+	if detailType == ExpiryRequested {
+		return invalid("detail-type " + strconv.Quote(detailType) + " asks for a close at a deadline, not now: it is the expiry function's")
 	}
 	// Who sent it, for the summary line: optional, but never of the wrong type.
 	if raw, ok := top["source"]; ok {

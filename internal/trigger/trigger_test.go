@@ -293,3 +293,23 @@ func TestDecodeRecord(t *testing.T) {
 		})
 	}
 }
+
+// An expiry request asks for a close at its deadline: taken as a close
+// request, by a rule or on the queue, it would close the recharge early.
+func TestExpiryRequestIsNotACloseRequest(t *testing.T) {
+	for name, event := range map[string]string{
+		"object detail": `{"version":"0","detail-type":"Recharge Expiry Requested","source":"platform.recharges",` +
+			`"detail":{"sub_mchid":"1900000109","out_recharge_no":"R1","expire_time":"2026-12-01T10:00:00+08:00"}}`,
+		"string detail": `{"detail-type":"Recharge Expiry Requested",` +
+			`"detail":"{\"sub_mchid\":\"1900000109\",\"out_recharge_no\":\"R1\",\"expire_time\":\"2026-12-01T10:00:00+08:00\"}"}`,
+	} {
+		got, err := Decode([]byte(event))
+		if got.Kind != EventBridge {
+			t.Errorf("%s: kind = %s", name, got.Kind)
+		}
+		assertInvalid(t, err, "expiry function")
+		if _, err := DecodeRecord(event); err == nil {
+			t.Errorf("%s: taken as a close request from the queue", name)
+		}
+	}
+}

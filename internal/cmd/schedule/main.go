@@ -1,8 +1,11 @@
-// Command schedule creates the one-time EventBridge Scheduler schedule that
-// closes a recharge at its expiry: at(AT) in TIMEZONE, deleted after it runs,
-// putting the expiry on the stack's expiry queue with the stack's execution
-// role, retried for an hour and then handed to the stack's schedule
-// dead-letter queue, so that no expiry is dropped unseen.
+// Command schedule sets a recharge's expiry from the command line, as the
+// expiry function does for an API call or an event: the one-time EventBridge
+// Scheduler schedule that puts the recharge on the stack's expiry queue at AT
+// in TIMEZONE, in the stack's group, run with the stack's Scheduler role,
+// deleted after it runs, retried for an hour and then handed to the stack's
+// schedule dead-letter queue, so that no expiry is dropped unseen. The same
+// request again changes nothing, a new time moves the schedule, and a time
+// already past puts the recharge on the queue at once.
 //
 //	go run ./internal/cmd/schedule -stack close-recharge -sub-mchid 1900000109 \
 //	    -out-recharge-no RC20261201001 -at 2026-12-01T10:00:00 [-timezone Asia/Shanghai]
@@ -12,39 +15,33 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"time"
 
+	"close-recharge/internal/expiry"
+	"close-recharge/internal/queue"
 	"close-recharge/internal/recharge"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
-	schedtypes "github.com/aws/aws-sdk-go-v2/service/scheduler/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 )
 
 func main() {
 	ctx := context.Background()
 	cfg, err := awsconfig.LoadDefaultConfig(ctx)
 	if err == nil {
-		err = run(ctx, os.Args[1:], os.Stdout, scheduler.NewFromConfig(cfg), cloudformation.NewFromConfig(cfg), time.Now())
+		err = run(ctx, os.Args[1:], os.Stdout, scheduler.NewFromConfig(cfg), sqs.NewFromConfig(cfg), cloudformation.NewFromConfig(cfg), time.Now())
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "schedule:", err)
 		os.Exit(1)
 	}
-}
-
-type schedulerAPI interface {
-	CreateSchedule(context.Context, *scheduler.CreateScheduleInput, ...func(*scheduler.Options)) (*scheduler.CreateScheduleOutput, error)
 }
 
 type stacksAPI interface {
@@ -54,7 +51,7 @@ type stacksAPI interface {
 // atLayout is Scheduler's at() format: local time in the schedule's time zone.
 const atLayout = "2006-01-02T15:04:05"
 
-func run(ctx context.Context, args []string, out io.Writer, sched schedulerAPI, stacks stacksAPI, now time.Time) error {
+func run(ctx context.Context, args []string, out io.Writer, sched expiry.Scheduler, q expiry.Queue, stacks stacksAPI, now time.Time) error {
 	fs := flag.NewFlagSet("schedule", flag.ContinueOnError)
 	subMchid := fs.String("sub-mchid", "", "secondary merchant number (required)")
 	outRechargeNo := fs.String("out-recharge-no", "", "the platform's recharge number (required)")
@@ -82,9 +79,6 @@ func run(ctx context.Context, args []string, out io.Writer, sched schedulerAPI, 
 	if err != nil {
 		return fmt.Errorf("-at must be %s, such as 2026-12-01T10:00:00", atLayout)
 	}
-	if !when.After(now) {
-		return fmt.Errorf("-at %s %s is not in the future", *at, *timezone)
-	}
 	if *stack != "" {
 		if err := fromStack(ctx, stacks, *stack, map[string]*string{
 			"ExpiryQueueArn": queueARN, "SchedulerRoleArn": roleARN, "ScheduleGroupName": group, "ScheduleDeadLetterQueueArn": dlqARN,
@@ -97,47 +91,19 @@ func run(ctx context.Context, args []string, out io.Writer, sched schedulerAPI, 
 			return fmt.Errorf("%s is required (or -stack)", flagName)
 		}
 	}
-
-	input, _ := json.Marshal(map[string]string{"sub_mchid": *subMchid, "out_recharge_no": *outRechargeNo})
-	name := scheduleName(*subMchid, *outRechargeNo)
-	res, err := sched.CreateSchedule(ctx, &scheduler.CreateScheduleInput{
-		Name:                       aws.String(name),
-		GroupName:                  aws.String(*group),
-		ScheduleExpression:         aws.String("at(" + when.Format(atLayout) + ")"),
-		ScheduleExpressionTimezone: aws.String(*timezone),
-		FlexibleTimeWindow:         &schedtypes.FlexibleTimeWindow{Mode: schedtypes.FlexibleTimeWindowModeOff},
-		ActionAfterCompletion:      schedtypes.ActionAfterCompletionDelete,
-		Description:                aws.String("close recharge " + *outRechargeNo + " of " + *subMchid),
-		Target: &schedtypes.Target{
-			Arn:     aws.String(*queueARN),
-			RoleArn: aws.String(*roleARN),
-			Input:   aws.String(string(input)),
-			// Delivery retries, then the dead-letter queue; once on the expiry queue, the queue's
-			// redrive policy keeps what the function cannot close.
-			RetryPolicy:      &schedtypes.RetryPolicy{MaximumRetryAttempts: aws.Int32(5), MaximumEventAgeInSeconds: aws.Int32(3600)},
-			DeadLetterConfig: &schedtypes.DeadLetterConfig{Arn: aws.String(*dlqARN)},
-		},
-	})
+	queueURL, err := queue.URL(*queueARN)
 	if err != nil {
-		var conflict *schedtypes.ConflictException
-		if errors.As(err, &conflict) {
-			return fmt.Errorf("a schedule %s already exists in group %s: the recharge is scheduled already", name, *group)
-		}
-		return fmt.Errorf("create schedule: %w", err)
+		return fmt.Errorf("-queue-arn: %w", err)
 	}
-	fmt.Fprintf(out, "scheduled %s: close %s of %s at %s %s (%s UTC), deleted after it runs\n",
-		aws.ToString(res.ScheduleArn), *outRechargeNo, *subMchid, *at, *timezone, when.UTC().Format(time.RFC3339))
+	svc := expiry.New(sched, q, expiry.Stack{Group: *group, RoleARN: *roleARN, QueueARN: *queueARN, QueueURL: queueURL, DeadLetterARN: *dlqARN},
+		func() time.Time { return now })
+	res, err := svc.Set(ctx, expiry.Request{SubMchid: *subMchid, OutRechargeNo: *outRechargeNo, ExpireTime: when.Format(time.RFC3339)})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%s %s in group %s: close %s of %s at %s %s (%s UTC)\n", res.State, res.ScheduleName, *group,
+		*outRechargeNo, *subMchid, *at, *timezone, when.UTC().Format(time.RFC3339))
 	return nil
-}
-
-// scheduleName is unique per recharge and within Scheduler's 64 characters.
-func scheduleName(subMchid, outRechargeNo string) string {
-	name := "close-" + subMchid + "-" + outRechargeNo
-	if len(name) <= 64 {
-		return name
-	}
-	sum := sha256.Sum256([]byte(subMchid + "/" + outRechargeNo))
-	return "close-" + hex.EncodeToString(sum[:])[:58]
 }
 
 // fromStack fills each still-empty target from the stack Output of its name.

@@ -1,0 +1,257 @@
+package expiry
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/scheduler"
+	schedtypes "github.com/aws/aws-sdk-go-v2/service/scheduler/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"close-recharge/internal/fault"
+	"close-recharge/internal/trigger"
+)
+
+// Scheduler is the part of EventBridge Scheduler's API the service uses.
+type Scheduler interface {
+	CreateSchedule(context.Context, *scheduler.CreateScheduleInput, ...func(*scheduler.Options)) (*scheduler.CreateScheduleOutput, error)
+	GetSchedule(context.Context, *scheduler.GetScheduleInput, ...func(*scheduler.Options)) (*scheduler.GetScheduleOutput, error)
+	UpdateSchedule(context.Context, *scheduler.UpdateScheduleInput, ...func(*scheduler.Options)) (*scheduler.UpdateScheduleOutput, error)
+	DeleteSchedule(context.Context, *scheduler.DeleteScheduleInput, ...func(*scheduler.Options)) (*scheduler.DeleteScheduleOutput, error)
+}
+
+// Queue is the one SQS call the service makes.
+type Queue interface {
+	SendMessage(context.Context, *sqs.SendMessageInput, ...func(*sqs.Options)) (*sqs.SendMessageOutput, error)
+}
+
+// Stack names what the schedules use: the stack's schedule group, the role
+// Scheduler runs them with, the expiry queue they target (by ARN, and by URL
+// for messages sent directly) and their dead-letter queue.
+type Stack struct {
+	Group         string
+	RoleARN       string
+	QueueARN      string
+	QueueURL      string
+	DeadLetterARN string
+}
+
+// States of an expiry after a request.
+const (
+	Scheduled = "scheduled" // a schedule will put it on the queue at its time
+	Queued    = "queued"    // it is on the queue, due now or within QueueWithin
+	Cancelled = "cancelled" // no schedule is left for it
+)
+
+// Result is what became of a request: the recharge, its schedule's name and its state.
+type Result struct {
+	SubMchid      string `json:"sub_mchid"`
+	OutRechargeNo string `json:"out_recharge_no"`
+	ExpireTime    string `json:"expire_time,omitempty"`
+	ScheduleName  string `json:"schedule_name"`
+	State         string `json:"state"`
+}
+
+// Service sets and cancels expiries.
+type Service struct {
+	sched Scheduler
+	queue Queue
+	stack Stack
+	now   func() time.Time
+}
+
+// New returns a service that keeps expiries with sched and queue for stack,
+// reading the time from now (time.Now when nil).
+func New(sched Scheduler, queue Queue, stack Stack, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{sched: sched, queue: queue, stack: stack, now: now}
+}
+
+// atLayout is Scheduler's at() format; the schedules' time zone is UTC.
+const atLayout = "2006-01-02T15:04:05"
+
+// Set makes sure the recharge is closed at req's time: a schedule at that
+// time (created; left alone when it is there already; moved when it is there
+// for another time), or, for a time already past or within QueueWithin, the
+// message on the expiry queue and no schedule left pending.
+func (s *Service) Set(ctx context.Context, req Request) (Result, error) {
+	at, err := req.Validate(s.now())
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{SubMchid: req.SubMchid, OutRechargeNo: req.OutRechargeNo, ExpireTime: req.ExpireTime,
+		ScheduleName: ScheduleName(req.SubMchid, req.OutRechargeNo)}
+	if wait := at.Sub(s.now()); wait <= QueueWithin {
+		// Sent before the schedule goes: should the delete fail, the retry sends
+		// again and the recharge is closed twice, never not at all.
+		if err := s.send(ctx, req, wait); err != nil {
+			return Result{}, err
+		}
+		if err := s.delete(ctx, res.ScheduleName); err != nil {
+			return Result{}, err
+		}
+		res.State = Queued
+		return res, nil
+	}
+	if err := s.schedule(ctx, req, res.ScheduleName, at); err != nil {
+		return Result{}, err
+	}
+	res.State = Scheduled
+	return res, nil
+}
+
+// Cancel deletes the recharge's pending schedule; one already gone (run, or
+// never made) is cancelled too.
+func (s *Service) Cancel(ctx context.Context, subMchid, outRechargeNo string) (Result, error) {
+	if err := (Request{SubMchid: subMchid, OutRechargeNo: outRechargeNo}).validateIDs(); err != nil {
+		return Result{}, err
+	}
+	name := ScheduleName(subMchid, outRechargeNo)
+	if err := s.delete(ctx, name); err != nil {
+		return Result{}, err
+	}
+	return Result{SubMchid: subMchid, OutRechargeNo: outRechargeNo, ScheduleName: name, State: Cancelled}, nil
+}
+
+// body is what the expiry queue receives for a recharge, from a schedule or
+// from Set: the close function's direct request.
+func body(req Request) string {
+	b, _ := json.Marshal(map[string]string{"sub_mchid": req.SubMchid, "out_recharge_no": req.OutRechargeNo})
+	return string(b)
+}
+
+// send puts the recharge on the expiry queue, visible after wait (rounded up
+// to whole seconds, so never early). It carries when it was sent as the
+// first-sent attribute the close function reads: the queue's own
+// SentTimestamp would say the same, but a delayed message is then counted as
+// waiting from its sending, not from its time.
+func (s *Service) send(ctx context.Context, req Request, wait time.Duration) error {
+	delay := int32(max(math.Ceil(wait.Seconds()), 0))
+	due := s.now().Add(time.Duration(delay) * time.Second)
+	_, err := s.queue.SendMessage(ctx, &sqs.SendMessageInput{
+		QueueUrl:     aws.String(s.stack.QueueURL),
+		MessageBody:  aws.String(body(req)),
+		DelaySeconds: delay,
+		MessageAttributes: map[string]sqstypes.MessageAttributeValue{trigger.FirstSentAttribute: {
+			DataType: aws.String("Number"), StringValue: aws.String(strconv.FormatInt(due.UnixMilli(), 10))}},
+	})
+	if err != nil {
+		return awsFault("send the expiry to the queue", err)
+	}
+	return nil
+}
+
+// definition is the whole schedule for req at at: CreateSchedule and
+// UpdateSchedule both take all of it.
+func (s *Service) definition(req Request, at time.Time) (expr string, tz string, target *schedtypes.Target) {
+	return "at(" + ceilSecond(at).UTC().Format(atLayout) + ")", "UTC", &schedtypes.Target{
+		Arn:     aws.String(s.stack.QueueARN),
+		RoleArn: aws.String(s.stack.RoleARN),
+		Input:   aws.String(body(req)),
+		// Delivery retries, then the dead-letter queue; once on the expiry queue, the queue's
+		// redrive policy keeps what the function cannot close.
+		RetryPolicy:      &schedtypes.RetryPolicy{MaximumRetryAttempts: aws.Int32(5), MaximumEventAgeInSeconds: aws.Int32(3600)},
+		DeadLetterConfig: &schedtypes.DeadLetterConfig{Arn: aws.String(s.stack.DeadLetterARN)},
+	}
+}
+
+// ceilSecond rounds t up to a whole second: at() takes seconds, and an
+// expiry must never come early.
+func ceilSecond(t time.Time) time.Time {
+	if r := t.Truncate(time.Second); !r.Equal(t) {
+		return r.Add(time.Second)
+	}
+	return t
+}
+
+// schedule creates the recharge's schedule, or finds it there: left alone at
+// the same time, moved (the whole definition written again) at another.
+func (s *Service) schedule(ctx context.Context, req Request, name string, at time.Time) error {
+	expr, tz, target := s.definition(req, at)
+	description := aws.String("close recharge " + req.OutRechargeNo + " of " + req.SubMchid)
+	_, err := s.sched.CreateSchedule(ctx, &scheduler.CreateScheduleInput{
+		Name: aws.String(name), GroupName: aws.String(s.stack.Group),
+		ScheduleExpression: aws.String(expr), ScheduleExpressionTimezone: aws.String(tz),
+		FlexibleTimeWindow:    &schedtypes.FlexibleTimeWindow{Mode: schedtypes.FlexibleTimeWindowModeOff},
+		ActionAfterCompletion: schedtypes.ActionAfterCompletionDelete,
+		Description:           description, Target: target,
+	})
+	var conflict *schedtypes.ConflictException
+	if !errors.As(err, &conflict) {
+		if err != nil {
+			return awsFault("create the expiry schedule", err)
+		}
+		return nil
+	}
+	got, err := s.sched.GetSchedule(ctx, &scheduler.GetScheduleInput{Name: aws.String(name), GroupName: aws.String(s.stack.Group)})
+	if err != nil {
+		return awsFault("read the expiry schedule", err)
+	}
+	if aws.ToString(got.ScheduleExpression) == expr && aws.ToString(got.ScheduleExpressionTimezone) == tz && sameTarget(got.Target, target) {
+		return nil
+	}
+	_, err = s.sched.UpdateSchedule(ctx, &scheduler.UpdateScheduleInput{
+		Name: aws.String(name), GroupName: aws.String(s.stack.Group),
+		ScheduleExpression: aws.String(expr), ScheduleExpressionTimezone: aws.String(tz),
+		FlexibleTimeWindow:    &schedtypes.FlexibleTimeWindow{Mode: schedtypes.FlexibleTimeWindowModeOff},
+		ActionAfterCompletion: schedtypes.ActionAfterCompletionDelete,
+		State:                 schedtypes.ScheduleStateEnabled,
+		Description:           description, Target: target,
+	})
+	if err != nil {
+		return awsFault("move the expiry schedule", err)
+	}
+	return nil
+}
+
+// sameTarget reports whether a schedule found already delivers where and as
+// this stack's would: one made before the stack's queue or role changed is
+// written again, even at the same time.
+func sameTarget(got, want *schedtypes.Target) bool {
+	return got != nil && aws.ToString(got.Arn) == aws.ToString(want.Arn) && aws.ToString(got.RoleArn) == aws.ToString(want.RoleArn) &&
+		aws.ToString(got.Input) == aws.ToString(want.Input) &&
+		got.DeadLetterConfig != nil && aws.ToString(got.DeadLetterConfig.Arn) == aws.ToString(want.DeadLetterConfig.Arn)
+}
+
+// delete removes the schedule; one that is not there is fine.
+func (s *Service) delete(ctx context.Context, name string) error {
+	_, err := s.sched.DeleteSchedule(ctx, &scheduler.DeleteScheduleInput{Name: aws.String(name), GroupName: aws.String(s.stack.Group)})
+	var absent *schedtypes.ResourceNotFoundException
+	if err != nil && !errors.As(err, &absent) {
+		return awsFault("delete the expiry schedule", err)
+	}
+	return nil
+}
+
+// awsFault says what a Scheduler or SQS failure means: the stack's group,
+// role or queue wrong (a configuration error, which retrying cannot cure), or
+// a passing one — throttling, a 5xx, the network — that a retry may.
+func awsFault(what string, err error) error {
+	var (
+		invalid   *schedtypes.ValidationException
+		absent    *schedtypes.ResourceNotFoundException
+		noQueue   *sqstypes.QueueDoesNotExist
+		throttled *schedtypes.ThrottlingException
+		slowed    *sqstypes.RequestThrottled
+		internal  *schedtypes.InternalServerException
+		resp      *awshttp.ResponseError
+	)
+	switch {
+	case errors.As(err, &invalid), errors.As(err, &absent), errors.As(err, &noQueue):
+		return fault.Wrap(fault.Configuration, "", err, "%s: the stack's schedule group, role or queue is not as configured", what)
+	case errors.As(err, &throttled), errors.As(err, &slowed), errors.As(err, &internal):
+		return &fault.Error{Kind: fault.Transient, Reason: fault.Unavailable, Code: fault.CodeUpstream, Message: what + ": AWS is busy; retry", Cause: err}
+	case errors.As(err, &resp) && (resp.HTTPStatusCode() == 403 || resp.HTTPStatusCode() == 400):
+		return fault.Wrap(fault.Configuration, "", err, "%s: refused by AWS; check the function's role", what)
+	}
+	return &fault.Error{Kind: fault.Transient, Reason: fault.Unavailable, Code: fault.CodeUpstream, Message: what + ": failed; retry", Cause: err}
+}
