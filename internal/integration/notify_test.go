@@ -26,6 +26,8 @@ import (
 	schedtypes "github.com/aws/aws-sdk-go-v2/service/scheduler/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"close-recharge/internal/expiry"
+
 	"close-recharge/internal/awstest"
 	"close-recharge/internal/emulator"
 	"close-recharge/internal/notify"
@@ -70,7 +72,7 @@ func newNotifyStack(t *testing.T, pending ...string) *notifyStack {
 	}
 	for _, no := range pending {
 		if _, err := sched.CreateSchedule(ctx, &awsscheduler.CreateScheduleInput{
-			Name: aws.String(notify.ScheduleName(sub, no)), GroupName: aws.String(s.group),
+			Name: aws.String(expiry.ScheduleName(sub, no)), GroupName: aws.String(s.group),
 			ScheduleExpression: aws.String("at(2030-01-01T00:00:00)"), FlexibleTimeWindow: &schedtypes.FlexibleTimeWindow{Mode: schedtypes.FlexibleTimeWindowModeOff},
 			Target: &schedtypes.Target{
 				Arn:     aws.String("arn:aws:sqs:" + awstest.Region + ":" + awstest.AccountID + ":" + s.group),
@@ -103,7 +105,7 @@ func (s *notifyStack) schedulePending(t *testing.T, no string) bool {
 	ctx, cancel := awstest.Ctx()
 	defer cancel()
 	_, err := awsscheduler.NewFromConfig(s.aws).GetSchedule(ctx, &awsscheduler.GetScheduleInput{
-		Name: aws.String(notify.ScheduleName(sub, no)), GroupName: aws.String(s.group)})
+		Name: aws.String(expiry.ScheduleName(sub, no)), GroupName: aws.String(s.group)})
 	var notFound *schedtypes.ResourceNotFoundException
 	if errors.As(err, &notFound) {
 		return false

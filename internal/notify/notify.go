@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"time"
 
+	"close-recharge/internal/expiry"
+
 	"close-recharge/internal/closer"
 	"close-recharge/internal/merchant"
 	"close-recharge/internal/outcome"
@@ -185,7 +187,7 @@ func (s *Service) Handle(ctx context.Context, req Request) Response {
 
 	// The schedule goes first: if publishing then fails, WeChat Pay's retry
 	// finds it gone (which is fine) and publishes, rather than publishing twice.
-	if err := s.schedules.Delete(ctx, ScheduleName(rec.SubMchid, rec.OutRechargeNo)); err != nil {
+	if err := s.schedules.Delete(ctx, expiry.ScheduleName(rec.SubMchid, rec.OutRechargeNo)); err != nil {
 		return s.fail(ctx, "cannot delete the expiry schedule", env.ID, err)
 	}
 	if errs := s.publisher.Publish(ctx, []closer.Event{{DetailType: detailType, Detail: detail}}); len(errs) != 1 || errs[0] != nil {

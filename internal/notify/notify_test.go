@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"close-recharge/internal/expiry"
+
 	"close-recharge/internal/closer"
 	"close-recharge/internal/merchant"
 	"close-recharge/internal/notify"
@@ -201,7 +203,7 @@ func newFixture(t *testing.T) *fixture {
 	f := &fixture{
 		keys: &staticKeys{keys}, bus: &bus{}, marks: &marks{ids: map[string]bool{}}, log: &bytes.Buffer{}, clock: &clock,
 		schedules: &schedules{pending: map[string]bool{
-			notify.ScheduleName("1900000109", "RC001"): true, notify.ScheduleName("1900000109", "RC002"): true,
+			expiry.ScheduleName("1900000109", "RC001"): true, expiry.ScheduleName("1900000109", "RC002"): true,
 		}},
 	}
 	f.svc = notify.New(f.keys, f.bus, f.schedules, f.marks,
@@ -272,7 +274,7 @@ func TestGenuineNotificationIsPublishedAndItsScheduleDeleted(t *testing.T) {
 			if detail["notification_id"] != "EV-1" || detail["out_recharge_no"] != "RC001" || detail["recharge_state"] != tc.state {
 				t.Errorf("detail = %s", raw)
 			}
-			if f.schedules.pending[notify.ScheduleName("1900000109", "RC001")] || !f.schedules.pending[notify.ScheduleName("1900000109", "RC002")] {
+			if f.schedules.pending[expiry.ScheduleName("1900000109", "RC001")] || !f.schedules.pending[expiry.ScheduleName("1900000109", "RC002")] {
 				t.Errorf("schedules left %v: want RC001's deleted and only it", f.schedules.pending)
 			}
 			if !f.marks.ids["EV-1"] {
@@ -447,7 +449,7 @@ func TestDeleteFailureIsNotAnsweredSuccess(t *testing.T) {
 	}
 	f.schedules.err = nil
 	wantAnswer(t, f.handle(t, req), http.StatusOK, "SUCCESS")
-	if f.schedules.pending[notify.ScheduleName("1900000109", "RC001")] || len(f.bus.events) != 1 {
+	if f.schedules.pending[expiry.ScheduleName("1900000109", "RC001")] || len(f.bus.events) != 1 {
 		t.Fatalf("after the retry: schedules %v, %d events", f.schedules.pending, len(f.bus.events))
 	}
 }
@@ -498,22 +500,4 @@ func TestUnhandledEventTypeIsAcknowledgedAndLeftAlone(t *testing.T) {
 	res := f.handle(t, newWeChatPay(t).notification(t, "EV-1", "RECHARGE.REFUNDED", "1900000109", "RC001", "SUCCESS"))
 	wantAnswer(t, res, http.StatusOK, "SUCCESS")
 	f.wantNothingDone(t)
-}
-
-func TestScheduleNameFollowsSchedulersRules(t *testing.T) {
-	for _, tc := range []struct{ sub, out, want string }{
-		{"1900000109", "RC001", "close-1900000109-RC001"},
-		{strings.Repeat("1", 32), strings.Repeat("A", 64), ""},
-	} {
-		got := notify.ScheduleName(tc.sub, tc.out)
-		if tc.want != "" && got != tc.want {
-			t.Errorf("ScheduleName(%s, %s) = %s, want %s", tc.sub, tc.out, got, tc.want)
-		}
-		if len(got) > 64 || strings.Trim(got, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_.") != "" {
-			t.Errorf("ScheduleName(%s, %s) = %s breaks Scheduler's rules", tc.sub, tc.out, got)
-		}
-	}
-	if notify.ScheduleName(strings.Repeat("1", 32), strings.Repeat("A", 64)) == notify.ScheduleName(strings.Repeat("1", 32), strings.Repeat("A", 63)+"B") {
-		t.Error("two long recharges share a schedule name")
-	}
 }
