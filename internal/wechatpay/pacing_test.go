@@ -179,3 +179,45 @@ func pacedClient(t *testing.T, sim *simulator.Server, policy wechatpay.RetryPoli
 	}
 	return c
 }
+
+// A queued record that WeChat Pay answers with a 5xx goes back to its queue
+// after one request, as a rate-limited one does, without slowing the pace (a
+// 5xx says nothing of the rate); an API call retries it within the
+// invocation. A close whose answer never came is retried within the
+// invocation on either path: only a retry can tell whether it took effect.
+func TestServerErrorsReturnQueuedRecords(t *testing.T) {
+	e := publicKeyEnv(t)
+	pacer := pace.NewPacer(100)
+	secret := testKeys(t).Secret(false)
+	k, _ := secret.Keys()
+	c, err := wechatpay.New(k, wechatpay.WithBaseURL(e.url), wechatpay.WithRetryPolicy(fastRetry), wechatpay.WithPacer(pacer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range []simulator.Fault{
+		{Kind: simulator.FaultStatus, Op: "close", Status: 503, Code: "SERVICE_UNAVAILABLE"},
+		{Kind: simulator.FaultStatus, Op: "close", Status: 500, Code: "SYSTEM_ERROR"},
+		{Kind: simulator.FaultBody, Op: "close", Status: 502, Body: "<html>Bad Gateway</html>"},
+	} {
+		queued, direct := fmt.Sprintf("Q%d", i), fmt.Sprintf("D%d", i)
+		e.seed(t, queued, recharge.StateRecharging)
+		e.seed(t, direct, recharge.StateRecharging)
+		e.sim.Inject(f)
+		_, tr, err := closeTraced(pace.Deferrable(context.Background()), c, queued)
+		if fault.KindOf(err) != fault.Transient || tr.Attempts != 1 {
+			t.Errorf("queued close answered %d: %v after %d attempts, want one transient attempt", f.Status, err, tr.Attempts)
+		}
+		e.sim.Inject(f)
+		if r, tr, err := closeTraced(context.Background(), c, direct); err != nil || r.RechargeState != recharge.StateClosed || tr.Attempts != 2 {
+			t.Errorf("API close answered %d: %v, %v after %d attempts, want closed on the second", f.Status, r, err, tr.Attempts)
+		}
+	}
+	if pacer.Cuts() != 0 {
+		t.Errorf("%d cuts of the pace after 5xx answers, want none", pacer.Cuts())
+	}
+	e.seed(t, "Q9", recharge.StateRecharging)
+	e.sim.Inject(simulator.Fault{Kind: simulator.FaultResetAfter, Op: "close"})
+	if r, tr, err := closeTraced(pace.Deferrable(context.Background()), c, "Q9"); err != nil || r.RechargeState != recharge.StateClosed || tr.Attempts < 2 {
+		t.Errorf("queued close whose answer was lost: %v, %v after %d attempts, want settled within the invocation", r, err, tr.Attempts)
+	}
+}
