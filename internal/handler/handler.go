@@ -233,7 +233,7 @@ func (it *item) receives() int {
 // dead-letter queue), the invalid ones, configuration failures, refusals not
 // yet final, and refusals nobody else would hear of (no bus).
 func (h *Handler) batch(ctx context.Context, records []trigger.Record, carried map[string]queue.Carried) ([]byte, error) {
-	ctx = pace.Deferrable(ctx) // a rate-limited record goes back to its queue, not into a backoff
+	ctx = pace.Deferrable(ctx) // a rate-limited or 5xx-answered record goes back to its queue, not into a backoff
 	var span time.Duration     // how long an invocation may run: a close in flight elsewhere ends within it
 	if dl, ok := ctx.Deadline(); ok {
 		span = time.Until(dl)
@@ -433,9 +433,11 @@ func (h *Handler) firstFailure(it *item) bool {
 
 // mayCopy bounds how long an expiry lives on copies, each of which SQS counts
 // from no receives again: a copy is put back only while the expiry has had
-// fewer copies, and fewer tries, than the queue's maxReceiveCount. Past that, the record stays on its message, whose receives
-// the queue counts to its dead-letter queue — GAVE_UP first. An expiry that
-// never gets a turn thus ends, like any other, in an event.
+// fewer copies, and fewer tries, than the queue's maxReceiveCount. Past that,
+// the record stays on its message, whose receives the queue counts to its
+// dead-letter queue — GAVE_UP first. An expiry that never gets a turn thus
+// ends, like any other, in an event: after at most maxReceiveCount copies and
+// as many receives of its last message.
 func (h *Handler) mayCopy(it *item) bool {
 	limit := h.maxReceive
 	if limit == 0 {
