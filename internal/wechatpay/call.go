@@ -129,7 +129,10 @@ func call[T any](ctx context.Context, c *Client, op string, send func(context.Co
 		if rateLimited && ex != nil {
 			ex.RateLimited++
 		}
-		if rateLimited && c.pacer != nil {
+		// A 5xx slows the pace as a 429 does: a service that is down or
+		// overloaded is not helped by the same rate of requests, and the
+		// pace comes back within seconds once it answers again.
+		if (rateLimited || unavailable(fe)) && c.pacer != nil {
 			c.pacer.Throttled()
 		}
 		// A queued record that WeChat Pay rate-limits, or answers with a 5xx,
