@@ -22,6 +22,7 @@ import (
 	"close-recharge/internal/fault"
 	"close-recharge/internal/metrics"
 	"close-recharge/internal/pace"
+	"close-recharge/internal/queue"
 	"close-recharge/internal/recharge"
 	"close-recharge/internal/trigger"
 )
@@ -352,13 +353,14 @@ func TestPublishingReserveGrowsWithTheBatch(t *testing.T) {
 
 // copies records what the handler copied back to the queue; fail makes every copy fail.
 type copies struct {
-	mu     sync.Mutex
-	bodies map[string]string
-	after  map[string]time.Duration
-	fail   bool
+	mu      sync.Mutex
+	bodies  map[string]string
+	after   map[string]time.Duration
+	carried map[string]queue.Carried
+	fail    bool
 }
 
-func (c *copies) ResendLater(_ context.Context, _ string, records map[string]trigger.Record, after map[string]time.Duration) map[string]error {
+func (c *copies) ResendLater(_ context.Context, _ string, records map[string]queue.Copy, after map[string]time.Duration) map[string]error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	failed := map[string]error{}
@@ -367,7 +369,10 @@ func (c *copies) ResendLater(_ context.Context, _ string, records map[string]tri
 			failed[id] = errors.New("queue down")
 			continue
 		}
-		c.bodies[id], c.after[id] = records[id].Body, after[id]
+		if c.carried == nil {
+			c.carried = map[string]queue.Carried{}
+		}
+		c.bodies[id], c.after[id], c.carried[id] = records[id].Record.Body, after[id], records[id].Carried
 	}
 	return failed
 }
@@ -375,8 +380,8 @@ func (c *copies) ResendLater(_ context.Context, _ string, records map[string]tri
 // A record that got no turn to call WeChat Pay — nothing was sent — costs no
 // receive: a delayed copy goes back on the queue and the original is not
 // listed (the event source mapping deletes it). One whose retry got no turn
-// after a request went out, or that failed otherwise, is kept as before; so
-// is one whose copy could not be sent.
+// after a request went out, or that failed otherwise (past its first
+// failure), is kept as before; so is one whose copy could not be sent.
 func TestRecordsWithoutATurnAreCopiedNotKept(t *testing.T) {
 	noTurn := fault.Timeout(fmt.Errorf("%w: %w", pace.ErrNoTurn, context.DeadlineExceeded), "no turn")
 	answers := map[string]func() (closer.Result, error){
@@ -388,7 +393,7 @@ func TestRecordsWithoutATurnAreCopiedNotKept(t *testing.T) {
 		t.Run(fmt.Sprint("copy fails ", fail), func(t *testing.T) {
 			cp := &copies{bodies: map[string]string{}, after: map[string]time.Duration{}, fail: fail}
 			c, h := newScripted(answers, WithResender(cp), WithMaxReceiveCount(15))
-			listed, back := invokeBatch(t, h, record{"m1", "R1", 15}, record{"m2", "R2", 1}, record{"m3", "R3", 1}, record{"m4", "R1", 1})
+			listed, back := invokeBatch(t, h, record{"m1", "R1", 15}, record{"m2", "R2", 2}, record{"m3", "R3", 2}, record{"m4", "R1", 1})
 			if fail {
 				if !slices.Equal(listed, []string{"m1", "m2", "m3", "m4"}) || back["m1"] == 0 {
 					t.Errorf("copies failed: listed %v, back %v; want all listed and brought back", listed, back)

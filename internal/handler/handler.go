@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"maps"
 	"math/rand/v2"
@@ -23,6 +24,7 @@ import (
 	"close-recharge/internal/fault"
 	"close-recharge/internal/metrics"
 	"close-recharge/internal/pace"
+	"close-recharge/internal/queue"
 	"close-recharge/internal/recharge"
 	"close-recharge/internal/trigger"
 )
@@ -45,13 +47,14 @@ type Requeuer interface {
 
 // Resender puts a delayed copy of records on the queue they came from (the
 // SQS adapter sends ten to a call): each record of queueARN, by message id,
-// with its body, visible after its delay. A record that got no turn to call
-// WeChat Pay is copied rather than kept: the copy starts with no receives,
-// where keeping the original would spend one of its queue's maxReceiveCount
-// on a try that never happened. It returns the records it could not copy,
-// with why.
+// with its body and what it carries, visible after its delay. A record that
+// got no turn to call WeChat Pay is copied rather than kept: the copy starts
+// with no receives, where keeping the original would spend one of its
+// queue's maxReceiveCount on a try that never happened. A record's first
+// failure is copied too, so that the copy can carry it to the GAVE_UP that
+// may follow. It returns the records it could not copy, with why.
 type Resender interface {
-	ResendLater(ctx context.Context, queueARN string, records map[string]trigger.Record, after map[string]time.Duration) map[string]error
+	ResendLater(ctx context.Context, queueARN string, copies map[string]queue.Copy, after map[string]time.Duration) map[string]error
 }
 
 // Metrics records one invocation's figures.
@@ -111,7 +114,7 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	start := time.Now()
 	req, err := trigger.Decode(payload)
 	if err == nil && req.Kind == trigger.SQS {
-		return h.batch(ctx, req.Records)
+		return h.batch(ctx, req.Records, queue.CarriedIn(payload))
 	}
 	var res closer.Result
 	if err == nil {
@@ -176,6 +179,10 @@ const requeueInvalid = time.Second
 // other invocation must be over and asks again.
 const refusalFinalReceive = 3
 
+// defaultMaxCopies bounds the copies of one expiry when the queue's
+// maxReceiveCount is not known.
+const defaultMaxCopies = 15
+
 // receiveDelay is the range of the delay before a record comes back after its
 // receive'th receive (0, not known, counts as the first).
 func receiveDelay(receive int) (lo, hi time.Duration) {
@@ -204,7 +211,19 @@ type item struct {
 	same    *item // an earlier record of the batch naming the same recharge, whose answer this one shares
 	held    bool  // a refusal not yet final: the record comes back to ask again
 	gaveUp  *closer.Result
-	copied  bool // it got no turn to call WeChat Pay, and a copy of it is back on the queue
+	copied  bool          // it got no turn to call WeChat Pay, or failed for the first time, and a copy of it is back on the queue
+	carried queue.Carried // from the expiry's messages before this one
+}
+
+// receives is the expiry's receive count: this message's, and those of the
+// messages before it that counted as tries. It is what the receive budget's
+// delays, a held refusal and GAVE_UP go by; 0 when the record did not come
+// from SQS.
+func (it *item) receives() int {
+	if it.rec.ReceiveCount == 0 {
+		return 0
+	}
+	return it.carried.Receives + it.rec.ReceiveCount
 }
 
 // batch closes the records of an SQS batch side by side, publishes their
@@ -213,8 +232,8 @@ type item struct {
 // last allowed receive they publish GAVE_UP first, on their way to the
 // dead-letter queue), the invalid ones, configuration failures, refusals not
 // yet final, and refusals nobody else would hear of (no bus).
-func (h *Handler) batch(ctx context.Context, records []trigger.Record) ([]byte, error) {
-	ctx = pace.Deferrable(ctx) // a rate-limited record goes back to its queue, not into a backoff
+func (h *Handler) batch(ctx context.Context, records []trigger.Record, carried map[string]queue.Carried) ([]byte, error) {
+	ctx = pace.Deferrable(ctx) // a rate-limited or 5xx-answered record goes back to its queue, not into a backoff
 	var span time.Duration     // how long an invocation may run: a close in flight elsewhere ends within it
 	if dl, ok := ctx.Deadline(); ok {
 		span = time.Until(dl)
@@ -239,7 +258,7 @@ func (h *Handler) batch(ctx context.Context, records []trigger.Record) ([]byte, 
 	first := map[[2]string]*item{}
 	for i, rec := range records {
 		it := &items[i]
-		it.rec = rec
+		it.rec, it.carried = rec, carried[rec.MessageID]
 		it.req, it.err = trigger.DecodeRecord(rec.Body)
 		if it.err != nil {
 			continue
@@ -262,7 +281,7 @@ func (h *Handler) batch(ctx context.Context, records []trigger.Record) ([]byte, 
 
 	for i := range items {
 		it := &items[i]
-		it.copied = h.resender != nil && it.same == nil && errors.Is(it.err, pace.ErrNoTurn) && it.res.Exchange.Attempts == 0
+		it.copied = h.resender != nil && it.same == nil && (noTurn(it) || h.firstFailure(it)) && h.mayCopy(it)
 	}
 	h.resend(ctx, items)
 	var settled []*closer.Result
@@ -279,7 +298,8 @@ func (h *Handler) batch(ctx context.Context, records []trigger.Record) ([]byte, 
 			settled, at = append(settled, &it.res), append(at, i)
 		case it.copied:
 		case fault.KindOf(it.err) == fault.Transient && h.lastReceive(it.rec):
-			gaveUp := closer.GaveUpResult(it.req.SubMchid, it.req.OutRechargeNo, it.rec.ReceiveCount, it.err)
+			gaveUp := closer.GaveUpResult(it.req.SubMchid, it.req.OutRechargeNo, it.receives(), it.err)
+			gaveUp.Failure.Error.Message = gaveUpMessage(it)
 			it.gaveUp = &gaveUp
 			settled, at = append(settled, it.gaveUp), append(at, i)
 		}
@@ -331,6 +351,9 @@ func (h *Handler) batch(ctx context.Context, records []trigger.Record) ([]byte, 
 		req.Kind = trigger.SQS
 		attrs := []slog.Attr{slog.String("message_id", it.rec.MessageID), slog.Bool("kept_in_queue", kept[i]),
 			slog.Int("receive_count", it.rec.ReceiveCount)}
+		if it.carried != (queue.Carried{}) {
+			attrs = append(attrs, slog.Int("expiry_receives", it.receives()), slog.Int("expiry_copies", it.carried.Copies))
+		}
 		queued := &metrics.Queued{Receives: it.rec.ReceiveCount}
 		if !it.rec.SentAt.IsZero() {
 			// How long the expiry has waited since it was first put on the
@@ -357,30 +380,91 @@ func (h *Handler) batch(ctx context.Context, records []trigger.Record) ([]byte, 
 
 // resend puts a delayed copy of each record marked copied on its queue; a
 // record whose copy fails is no longer marked, and is kept as it would have
-// been. The copy comes back after a first receive's delay: it has cost no try.
+// been. A record that got no turn comes back after a first receive's delay,
+// its receive not counted: it cost no try. A first failure comes back after
+// its receive's delay, counted, and its copy carries the failure's code.
 func (h *Handler) resend(ctx context.Context, items []item) {
-	records := map[string]map[string]trigger.Record{} // queue ARN → message id → record
+	copies := map[string]map[string]queue.Copy{} // queue ARN → message id → copy
 	after := map[string]map[string]time.Duration{}
 	for i := range items {
 		if it := &items[i]; it.copied {
-			if records[it.rec.QueueARN] == nil {
-				records[it.rec.QueueARN], after[it.rec.QueueARN] = map[string]trigger.Record{}, map[string]time.Duration{}
+			if copies[it.rec.QueueARN] == nil {
+				copies[it.rec.QueueARN], after[it.rec.QueueARN] = map[string]queue.Copy{}, map[string]time.Duration{}
 			}
-			records[it.rec.QueueARN][it.rec.MessageID] = it.rec
-			after[it.rec.QueueARN][it.rec.MessageID] = jittered(1)
+			c := it.carried
+			c.Copies++
+			if noTurn(it) {
+				c.Receives += it.rec.ReceiveCount - 1
+				after[it.rec.QueueARN][it.rec.MessageID] = jittered(1)
+			} else {
+				c.Receives += it.rec.ReceiveCount
+				c.FirstError = fault.As(it.err).Code
+				after[it.rec.QueueARN][it.rec.MessageID] = jittered(it.receives())
+			}
+			copies[it.rec.QueueARN][it.rec.MessageID] = queue.Copy{Record: it.rec, Carried: c}
 		}
 	}
 	failed := map[string]error{}
-	for arn := range records {
-		maps.Copy(failed, h.resender.ResendLater(ctx, arn, records[arn], after[arn]))
+	for arn := range copies {
+		maps.Copy(failed, h.resender.ResendLater(ctx, arn, copies[arn], after[arn]))
 	}
 	for i := range items {
 		if it := &items[i]; it.copied && failed[it.rec.MessageID] != nil {
 			it.copied = false
-			h.logger.WarnContext(ctx, "record that got no turn not copied back; it is kept and spends a receive",
+			h.logger.WarnContext(ctx, "record not copied back; it is kept and spends a receive",
 				"message_id", it.rec.MessageID, "error", failed[it.rec.MessageID].Error())
 		}
 	}
+}
+
+// noTurn reports whether a record got no turn to call WeChat Pay: nothing was sent.
+func noTurn(it *item) bool {
+	return errors.Is(it.err, pace.ErrNoTurn) && it.res.Exchange.Attempts == 0
+}
+
+// firstFailure reports whether a record failed for a passing reason for the
+// first time its expiry knows of: on the first receive of a message that
+// carries no failure. Its copy carries the failure, which a record kept in
+// place could not (SQS keeps a message's attributes as they were sent). On its
+// last allowed receive it gives up instead.
+func (h *Handler) firstFailure(it *item) bool {
+	return fault.KindOf(it.err) == fault.Transient && it.rec.ReceiveCount == 1 && it.carried.FirstError == "" && !h.lastReceive(it.rec)
+}
+
+// mayCopy bounds how long an expiry lives on copies, each of which SQS counts
+// from no receives again: a copy is put back only while the expiry has had
+// fewer copies, and fewer tries, than the queue's maxReceiveCount. Past that,
+// the record stays on its message, whose receives the queue counts to its
+// dead-letter queue — GAVE_UP first. An expiry that never gets a turn thus
+// ends, like any other, in an event: after at most maxReceiveCount copies and
+// as many receives of its last message.
+func (h *Handler) mayCopy(it *item) bool {
+	limit := h.maxReceive
+	if limit == 0 {
+		limit = defaultMaxCopies
+	}
+	tries := it.receives()
+	if noTurn(it) {
+		tries-- // this receive was no try
+	}
+	return it.carried.Copies < limit && tries < limit
+}
+
+// gaveUpMessage says how a record that gives up got there: its tries, over
+// how many receives of its messages, and its first and last errors. The first
+// is known when a copy carried it, or when this receive is the only try.
+func gaveUpMessage(it *item) string {
+	last := fault.As(it.err).Code
+	first := it.carried.FirstError
+	switch {
+	case first == "" && it.receives() == 1:
+		first = last
+	case first == "":
+		first = "unknown (earlier receives were returned in place, and SQS keeps a message as it was sent)"
+	}
+	return fmt.Sprintf("still failing after %d tries (%d receives of this message, %d on %d earlier copies), the last the expiry queue allows; "+
+		"first error %s, last error %s: the recharge may still be open and its expiry goes to the dead-letter queue",
+		it.receives(), it.rec.ReceiveCount, it.carried.Receives, it.carried.Copies, first, last)
 }
 
 // wrapUp is how much earlier than its own deadline a batch's closes end, so
@@ -400,7 +484,7 @@ func wrapUp(records int) time.Duration {
 // refusalFinalReceive on, or on the last allowed receive; a record that does
 // not say its receive count did not come from SQS and is judged at once.
 func (h *Handler) refusalFinal(it *item) bool {
-	r := it.rec.ReceiveCount
+	r := it.receives()
 	if it.res.Outcome != closer.Refused || it.res.Failure.Reason != fault.Conflict || r == 0 {
 		return true
 	}
@@ -425,13 +509,13 @@ func requeueDelay(it *item, span time.Duration) (time.Duration, bool) {
 	case it.copied:
 		return 0, false
 	case it.held:
-		return max(jittered(it.rec.ReceiveCount), span), true
+		return max(jittered(it.receives()), span), true
 	case it.err == nil:
 		return 0, false
 	}
 	switch fe := fault.As(it.err); fe.Kind {
 	case fault.Transient:
-		return jittered(it.rec.ReceiveCount), true
+		return jittered(it.receives()), true
 	case fault.InvalidInput:
 		return requeueInvalid, fe.Status == 0
 	}

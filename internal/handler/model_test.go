@@ -101,6 +101,7 @@ type behaviour struct {
 	fault       simulator.Fault
 	effect      effect
 	rateLimited bool // a rate-limit answer
+	serverError bool // a 5xx answer: a batch record gives up at once, as on a rate-limit answer
 	rule        bool // a business refusal of WeChat Pay's own
 }
 
@@ -124,17 +125,17 @@ var behaviours = []behaviour{
 	{name: "right answer", fault: simulator.Fault{Kind: simulator.FaultNone}},
 	{name: "right answer, 5 ms late", fault: simulator.Fault{Kind: simulator.FaultLatency, Delay: 5 * time.Millisecond}},
 	{name: "answer lost: later than the attempt", fault: simulator.Fault{Kind: simulator.FaultLatency, Delay: slowAnswer}, effect: late},
-	{name: "500 SYSTEM_ERROR", fault: status("SYSTEM_ERROR", 500), effect: failsBefore},
-	{name: "503 SERVICE_UNAVAILABLE", fault: status("SERVICE_UNAVAILABLE", 503), effect: failsBefore},
+	{name: "500 SYSTEM_ERROR", fault: status("SYSTEM_ERROR", 500), effect: failsBefore, serverError: true},
+	{name: "503 SERVICE_UNAVAILABLE", fault: status("SERVICE_UNAVAILABLE", 503), effect: failsBefore, serverError: true},
 	{name: "429 RATELIMIT_EXCEEDED", fault: status("RATELIMIT_EXCEEDED", 429), effect: failsBefore, rateLimited: true},
 	{name: "403 FREQUENCY_LIMITED", fault: status("FREQUENCY_LIMITED", 403), effect: failsBefore, rateLimited: true},
 	{name: "400 PARAM_ERROR", fault: status("PARAM_ERROR", 400), effect: finalError},
 	{name: "401 SIGN_ERROR", fault: status("SIGN_ERROR", 401), effect: finalError},
-	{name: "HTML 502", fault: body(502, "<html><body>502 Bad Gateway</body></html>"), effect: failsBefore},
+	{name: "HTML 502", fault: body(502, "<html><body>502 Bad Gateway</body></html>"), effect: failsBefore, serverError: true},
 	{name: "HTML 404", fault: body(404, "<html><body>404 Not Found</body></html>"), effect: failsBefore},
 	{name: "404 NOT_FOUND", fault: body(404, `{"code":"NOT_FOUND","message":"Not Found"}`), effect: failsBefore},
 	{name: "403 HTML", fault: body(403, "<html>Forbidden</html>"), effect: failsBefore},
-	{name: "500 empty", fault: body(500, ""), effect: failsBefore},
+	{name: "500 empty", fault: body(500, ""), effect: failsBefore, serverError: true},
 	{name: "400 JSON without a code", fault: body(400, `{"message":"bad"}`), effect: failsBefore},
 	{name: "204 signed, no body", fault: body(204, ""), effect: failsBefore},
 	{name: "200 signed HTML", fault: body(200, "<html>ok</html>"), effect: failsBefore},

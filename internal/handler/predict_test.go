@@ -53,11 +53,11 @@ type prediction struct {
 // answer is how one call (or request) ended.
 type answer struct {
 	prediction
-	state       string // of a 2xx answer
-	business    bool   // a business refusal, which a query settles
-	stale       bool   // fresher keys may cure it
-	retry       bool   // retryable
-	rateLimited bool   // a rate-limit answer: a batch record gives up at once
+	state    string // of a 2xx answer
+	business bool   // a business refusal, which a query settles
+	stale    bool   // fresher keys may cure it
+	retry    bool   // retryable
+	deferred bool   // a rate-limit or 5xx answer: a batch record gives up at once
 }
 
 type predictor struct {
@@ -67,7 +67,7 @@ type predictor struct {
 	rotated    bool   // the merchant key was rotated since the cache read it
 	storeFails string // the next secret read fails with this kind
 	failAlways bool   // every read fails, not only the next
-	batch      bool   // rate-limited records go back to the queue at once
+	batch      bool   // rate-limited records, and those answered with a 5xx, go back to the queue at once
 	reads      int
 }
 
@@ -149,14 +149,14 @@ func settled(state string) answer {
 func (p *predictor) call(op string) answer {
 	for attempt := 1; ; attempt++ {
 		a := p.request(op)
-		if !a.retry || a.rateLimited && p.batch || attempt >= modelRetry.MaxAttempts {
+		if !a.retry || a.deferred && p.batch || attempt >= modelRetry.MaxAttempts {
 			return a
 		}
 	}
 }
 
-func transient(rateLimited bool) answer {
-	return answer{prediction: prediction{kind: kindTransient}, retry: true, rateLimited: rateLimited}
+func transient(deferred bool) answer {
+	return answer{prediction: prediction{kind: kindTransient}, retry: true, deferred: deferred}
 }
 
 // request is one request and the answer it gets.
@@ -171,7 +171,7 @@ func (p *predictor) request(op string) answer {
 	}
 	switch b.effect {
 	case failsBefore:
-		return transient(b.rateLimited)
+		return transient(b.rateLimited || b.serverError)
 	case finalError:
 		if b.fault.Code == wechatpay.CodeSignError {
 			return answer{prediction: prediction{kind: kindConfiguration}, stale: true}

@@ -207,7 +207,7 @@ func (p *Pacer) Wait(ctx context.Context) error {
 	return p.bucket.Wait(ctx)
 }
 
-// Throttled reports a 429 from WeChat Pay: the pace halves.
+// Throttled reports a 429 (or a 5xx) from WeChat Pay: the pace halves.
 func (p *Pacer) Throttled() {
 	p.mu.Lock()
 	defer p.mu.Unlock()

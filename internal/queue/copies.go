@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"math"
@@ -22,37 +23,113 @@ type SendAPI interface {
 }
 
 // Copies puts delayed copies of records on the queue they came from. A copy
-// is a new message: it starts with no receives, which is what a record that
-// never got to call WeChat Pay is owed.
+// is a new message: SQS counts its receives from none again, so it carries
+// what the expiry's earlier messages went through (Carried) as message
+// attributes.
 type Copies struct{ API SendAPI }
+
+// Copy is a record to put back, with what its copy carries.
+type Copy struct {
+	Record  trigger.Record
+	Carried Carried
+}
+
+// Carried is what a copy carries from the messages of its expiry before it.
+type Carried struct {
+	// Receives is how many receives of the earlier messages counted as tries:
+	// with this message's own receive count, the expiry's receive budget.
+	Receives int
+	// Copies is how many copies of the expiry were put back before this one.
+	Copies int
+	// FirstError is the code of the expiry's first failure, when it was seen
+	// on a receive that put a copy back; "" when none was.
+	FirstError string
+}
+
+// The message attributes that carry Carried, and the one that carries when
+// the original was sent (trigger.FirstSentAttribute).
+const (
+	ReceivesAttribute   = "ExpiryReceives"
+	CopiesAttribute     = "ExpiryCopies"
+	FirstErrorAttribute = "ExpiryFirstError"
+)
+
+// CarriedIn reads what each record of an SQS event carries, by message id; a
+// record that carries nothing (an original) is absent. Attributes that do not
+// parse count as absent: at worst the record gets a fresh budget.
+func CarriedIn(payload []byte) map[string]Carried {
+	var e struct {
+		Records []struct {
+			MessageID  string `json:"messageId"`
+			Attributes map[string]struct {
+				StringValue *string `json:"stringValue"`
+			} `json:"messageAttributes"`
+		} `json:"Records"`
+	}
+	if json.Unmarshal(payload, &e) != nil {
+		return nil
+	}
+	out := map[string]Carried{}
+	for _, r := range e.Records {
+		value := func(name string) string {
+			if a, ok := r.Attributes[name]; ok && a.StringValue != nil {
+				return *a.StringValue
+			}
+			return ""
+		}
+		count := func(name string) int {
+			n, err := strconv.Atoi(value(name))
+			if err != nil || n < 0 {
+				return 0
+			}
+			return n
+		}
+		c := Carried{Receives: count(ReceivesAttribute), Copies: count(CopiesAttribute), FirstError: value(FirstErrorAttribute)}
+		if c != (Carried{}) {
+			out[r.MessageID] = c
+		}
+	}
+	return out
+}
 
 // maxDelay is SQS's longest DelaySeconds.
 const maxDelay = 15 * time.Minute
 
 // ResendLater sends each record of the queue, by message id, as a new message
 // with its body, visible after its delay (whole seconds, rounded up; at most
-// SQS's 15 minutes), ten to a call, the calls side by side. A copy carries when
-// its original was first sent, so that how long the expiry has waited stays
-// known. It returns the records it could not copy, with why.
-func (c *Copies) ResendLater(ctx context.Context, queueARN string, records map[string]trigger.Record, after map[string]time.Duration) map[string]error {
-	return inCalls(queueARN, slices.Sorted(maps.Keys(records)), func(u string, chunk []string) map[string]error {
-		return c.send(ctx, u, queueARN, chunk, records, after)
+// SQS's 15 minutes), ten to a call, the calls side by side. A copy carries
+// when its original was first sent, so that how long the expiry has waited
+// stays known, and its Carried. It returns the records it could not copy,
+// with why.
+func (c *Copies) ResendLater(ctx context.Context, queueARN string, copies map[string]Copy, after map[string]time.Duration) map[string]error {
+	return inCalls(queueARN, slices.Sorted(maps.Keys(copies)), func(u string, chunk []string) map[string]error {
+		return c.send(ctx, u, queueARN, chunk, copies, after)
 	})
 }
 
 // send is one SendMessageBatch call for chunk; it returns the records it
 // could not copy. A copy whose answer is missing counts as not sent: the
 // original is then kept, and at worst the recharge is closed twice.
-func (c *Copies) send(ctx context.Context, u, queueARN string, chunk []string, records map[string]trigger.Record, after map[string]time.Duration) map[string]error {
+func (c *Copies) send(ctx context.Context, u, queueARN string, chunk []string, copies map[string]Copy, after map[string]time.Duration) map[string]error {
 	failed := map[string]error{}
 	entries := make([]sqstypes.SendMessageBatchRequestEntry, len(chunk))
 	for i, id := range chunk {
 		secs := int32(min(max(math.Ceil(after[id].Seconds()), 0), maxDelay.Seconds()))
-		entries[i] = sqstypes.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(records[id].Body), DelaySeconds: secs}
-		if sent := records[id].SentAt; !sent.IsZero() {
-			entries[i].MessageAttributes = map[string]sqstypes.MessageAttributeValue{trigger.FirstSentAttribute: {
-				DataType: aws.String("Number"), StringValue: aws.String(strconv.FormatInt(sent.UnixMilli(), 10))}}
+		cp := copies[id]
+		attrs := map[string]sqstypes.MessageAttributeValue{}
+		number := func(name string, v int64) {
+			attrs[name] = sqstypes.MessageAttributeValue{DataType: aws.String("Number"), StringValue: aws.String(strconv.FormatInt(v, 10))}
 		}
+		if sent := cp.Record.SentAt; !sent.IsZero() {
+			number(trigger.FirstSentAttribute, sent.UnixMilli())
+		}
+		number(ReceivesAttribute, int64(cp.Carried.Receives))
+		number(CopiesAttribute, int64(cp.Carried.Copies))
+		if cp.Carried.FirstError != "" {
+			attrs[FirstErrorAttribute] = sqstypes.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(cp.Carried.FirstError)}
+		}
+		entries[i] = sqstypes.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(cp.Record.Body),
+			DelaySeconds: secs, MessageAttributes: attrs}
 	}
 	out, err := c.API.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(u), Entries: entries})
 	if err != nil {

@@ -18,8 +18,10 @@ import (
 )
 
 // Against moto's SQS: twelve copies (over two calls of ten) arrive as new
-// messages with their bodies, received for the first time; a queue ARN that
-// is not one fails every copy.
+// messages with their bodies, received for the first time, carrying when the
+// original was sent and what the expiry went through before them, as the
+// function reads them back from the event source mapping's records; a queue
+// ARN that is not one fails every copy.
 func TestResendLaterSendsNewMessages(t *testing.T) {
 	cfg := awstest.Config(awstest.MotoForTest(t))
 	api := sqs.NewFromConfig(cfg)
@@ -30,19 +32,20 @@ func TestResendLaterSendsNewMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 	const n = 12
-	records, after := map[string]trigger.Record{}, map[string]time.Duration{}
+	records, after := map[string]queue.Copy{}, map[string]time.Duration{}
 	// The originals were sent an hour ago (the last one's time not known).
 	sent := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
 	for i := range n {
 		id := "m" + strconv.Itoa(i)
-		records[id], after[id] = trigger.Record{MessageID: id, Body: `{"out_recharge_no":"R` + strconv.Itoa(i) + `"}`, SentAt: sent}, 500*time.Millisecond
+		records[id], after[id] = queue.Copy{Record: trigger.Record{MessageID: id, Body: `{"out_recharge_no":"R` + strconv.Itoa(i) + `"}`, SentAt: sent},
+			Carried: queue.Carried{Receives: i, Copies: i % 3, FirstError: []string{"", "SYSTEM_ERROR"}[i%2]}}, 500*time.Millisecond
 	}
-	records["m11"] = trigger.Record{MessageID: "m11", Body: records["m11"].Body}
+	records["m11"] = queue.Copy{Record: trigger.Record{MessageID: "m11", Body: records["m11"].Record.Body}, Carried: records["m11"].Carried}
 	arn := "arn:aws:sqs:" + awstest.Region + ":" + awstest.AccountID + ":" + name
 	if failed := (&queue.Copies{API: api}).ResendLater(ctx, arn, records, after); len(failed) != 0 {
 		t.Fatalf("failed %v", failed)
 	}
-	got := map[string]trigger.Record{}
+	got, carried := map[string]trigger.Record{}, map[string]queue.Carried{}
 	for deadline := time.Now().Add(10 * time.Second); len(got) < n && time.Now().Before(deadline); {
 		out, err := api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: q.QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1,
 			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll},
@@ -54,12 +57,16 @@ func TestResendLaterSendsNewMessages(t *testing.T) {
 			if c := m.Attributes["ApproximateReceiveCount"]; c != "1" {
 				t.Errorf("a copy's first receive counts %s", c)
 			}
-			rec := asLambdaDelivers(t, m, arn)
-			got[rec.Body] = rec
+			rec, c := asLambdaDelivers(t, m, arn)
+			got[rec.Body], carried[rec.Body] = rec, c
 		}
 	}
-	for _, r := range records {
+	for _, cp := range records {
+		r := cp.Record
 		rec, ok := got[r.Body]
+		if c := carried[r.Body]; ok && c != cp.Carried {
+			t.Errorf("copy %s carries %+v, want %+v", r.Body, c, cp.Carried)
+		}
 		switch {
 		case !ok:
 			t.Errorf("copy %s not received", r.Body)
@@ -74,9 +81,10 @@ func TestResendLaterSendsNewMessages(t *testing.T) {
 	}
 }
 
-// asLambdaDelivers hands m to the function's decoder in the shape the event
-// source mapping gives it (camelCase attribute values), and returns its record.
-func asLambdaDelivers(t *testing.T, m sqstypes.Message, arn string) trigger.Record {
+// asLambdaDelivers hands m to the function's decoders in the shape the event
+// source mapping gives it (camelCase attribute values), and returns its
+// record and what it carries.
+func asLambdaDelivers(t *testing.T, m sqstypes.Message, arn string) (trigger.Record, queue.Carried) {
 	t.Helper()
 	attrs := map[string]events.SQSMessageAttribute{}
 	for k, v := range m.MessageAttributes {
@@ -92,5 +100,5 @@ func asLambdaDelivers(t *testing.T, m sqstypes.Message, arn string) trigger.Reco
 	if err != nil || len(req.Records) != 1 {
 		t.Fatalf("decode %s: %v", payload, err)
 	}
-	return req.Records[0]
+	return req.Records[0], queue.CarriedIn(payload)[req.Records[0].MessageID]
 }

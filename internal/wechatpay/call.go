@@ -129,12 +129,16 @@ func call[T any](ctx context.Context, c *Client, op string, send func(context.Co
 		if rateLimited && ex != nil {
 			ex.RateLimited++
 		}
-		if rateLimited && c.pacer != nil {
+		// A 5xx slows the pace as a 429 does: a service that is down or
+		// overloaded is not helped by the same rate of requests, and the
+		// pace comes back within seconds once it answers again.
+		if (rateLimited || unavailable(fe)) && c.pacer != nil {
 			c.pacer.Throttled()
 		}
-		// A queued record that WeChat Pay rate-limits goes back to its queue
-		// rather than holding the instance through a backoff.
-		if !retryable(err) || ctx.Err() != nil || rateLimited && pace.IsDeferrable(ctx) {
+		// A queued record that WeChat Pay rate-limits, or answers with a 5xx,
+		// goes back to its queue rather than holding the instance through a
+		// backoff and spending more turns on an outage.
+		if !retryable(err) || ctx.Err() != nil || (rateLimited || unavailable(fe)) && pace.IsDeferrable(ctx) {
 			return nil, giveUp(ctx, last)
 		}
 		if attempt >= p.MaxAttempts {
@@ -150,6 +154,20 @@ func call[T any](ctx context.Context, c *Client, op string, send func(context.Co
 			return nil, giveUp(ctx, last)
 		}
 	}
+}
+
+// unavailable reports whether WeChat Pay answered with a 5xx: a definite
+// answer, from it or its gateway, that it is not serving now. Deferring such
+// a request to a later receive is safe. WeChat Pay asks that SYSTEM_ERROR and
+// the other 5xx be retried with the same parameters, and a close is
+// idempotent on its side, so the later receive's close (and, if that one is
+// refused, its settling query) settles the recharge whether or not this one
+// took effect — the same path that settles a retry within the invocation,
+// only later. An answer that never came (a dropped connection, a timeout) is
+// not one: it is retried within the invocation as before, where a turn is
+// cheaper than a receive.
+func unavailable(fe *fault.Error) bool {
+	return fe.Status >= http.StatusInternalServerError
 }
 
 // attemptDeadline is when the next attempt must end — AttemptTimeout from now,

@@ -179,3 +179,54 @@ func pacedClient(t *testing.T, sim *simulator.Server, policy wechatpay.RetryPoli
 	}
 	return c
 }
+
+// A queued record that WeChat Pay answers with a 5xx goes back to its queue
+// after one request, as a rate-limited one does, and the pace is cut as for a
+// 429; an API call retries it within the invocation. A close whose answer
+// never came is retried within the invocation on either path, and does not
+// slow the pace.
+func TestServerErrorsReturnQueuedRecords(t *testing.T) {
+	e := publicKeyEnv(t)
+	secret := testKeys(t).Secret(false)
+	k, _ := secret.Keys()
+	for i, f := range []simulator.Fault{
+		{Kind: simulator.FaultStatus, Op: "close", Status: 503, Code: "SERVICE_UNAVAILABLE"},
+		{Kind: simulator.FaultStatus, Op: "close", Status: 500, Code: "SYSTEM_ERROR"},
+		{Kind: simulator.FaultBody, Op: "close", Status: 502, Body: "<html>Bad Gateway</html>"},
+	} {
+		// A pacer of its own for each answer: cuts closer than a second apart count once.
+		pacer := pace.NewPacer(100)
+		c, err := wechatpay.New(k, wechatpay.WithBaseURL(e.url), wechatpay.WithRetryPolicy(fastRetry), wechatpay.WithPacer(pacer))
+		if err != nil {
+			t.Fatal(err)
+		}
+		queued, direct := fmt.Sprintf("Q%d", i), fmt.Sprintf("D%d", i)
+		e.seed(t, queued, recharge.StateRecharging)
+		e.seed(t, direct, recharge.StateRecharging)
+		e.sim.Inject(f)
+		_, tr, err := closeTraced(pace.Deferrable(context.Background()), c, queued)
+		if fault.KindOf(err) != fault.Transient || tr.Attempts != 1 || tr.RateLimited != 0 {
+			t.Errorf("queued close answered %d: %v after %d attempts (%d rate-limited), want one transient attempt, not rate-limited", f.Status, err, tr.Attempts, tr.RateLimited)
+		}
+		if pacer.Rate() != 50 || pacer.Cuts() != 1 {
+			t.Errorf("pace after a %d: %v/s (%d cuts), want 50/s", f.Status, pacer.Rate(), pacer.Cuts())
+		}
+		e.sim.Inject(f)
+		if r, tr, err := closeTraced(context.Background(), c, direct); err != nil || r.RechargeState != recharge.StateClosed || tr.Attempts != 2 {
+			t.Errorf("API close answered %d: %v, %v after %d attempts, want closed on the second", f.Status, r, err, tr.Attempts)
+		}
+	}
+	pacer := pace.NewPacer(100)
+	c, err := wechatpay.New(k, wechatpay.WithBaseURL(e.url), wechatpay.WithRetryPolicy(fastRetry), wechatpay.WithPacer(pacer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.seed(t, "Q9", recharge.StateRecharging)
+	e.sim.Inject(simulator.Fault{Kind: simulator.FaultResetAfter, Op: "close"})
+	if r, tr, err := closeTraced(pace.Deferrable(context.Background()), c, "Q9"); err != nil || r.RechargeState != recharge.StateClosed || tr.Attempts < 2 {
+		t.Errorf("queued close whose answer was lost: %v, %v after %d attempts, want settled within the invocation", r, err, tr.Attempts)
+	}
+	if pacer.Cuts() != 0 {
+		t.Errorf("%d cuts of the pace after a lost answer, want none", pacer.Cuts())
+	}
+}

@@ -8,9 +8,10 @@
 //     source mapping (batch size, maximum concurrency, partial batch
 //     responses: only successes are deleted, failures come back after their
 //     visibility, which the handler shortens; each record carries
-//     ApproximateReceiveCount and SentTimestamp); each instance paces itself
-//     at R / C, knows the queue's maxReceiveCount as EXPIRY_MAX_RECEIVE_COUNT,
-//     and copies back the records that got no turn, as main builds it. moto scans a queue's every message on each send, receive and
+//     ApproximateReceiveCount, SentTimestamp and its message attributes);
+//     each instance paces itself at R / C, knows the queue's maxReceiveCount
+//     as EXPIRY_MAX_RECEIVE_COUNT, and copies back the records that got no
+//     turn or failed for the first time, as main builds it. moto scans a queue's every message on each send, receive and
 //     delete (about 12 µs a message and operation: 240 ms a send at 20,000
 //     waiting), which AWS does not; so the burst is spread over -shards
 //     queues, redriving to one dead-letter queue, and every poller takes
@@ -88,7 +89,6 @@ import (
 	"close-recharge/internal/recharge"
 	"close-recharge/internal/secretstore"
 	"close-recharge/internal/simulator"
-	"close-recharge/internal/trigger"
 	"close-recharge/internal/wechatpay"
 )
 
@@ -226,7 +226,7 @@ type result struct {
 	lost         int // still RECHARGING at the end
 	deadLettered int // in the dead-letter queue, or handed to the on-failure destination
 	gaveUpEvents int // recharges with a GAVE_UP outcome on the bus
-	copies       int // delayed copies of records that got no turn to call WeChat Pay
+	copies       int // delayed copies of records that got no turn to call WeChat Pay, or failed for the first time
 	outaged      int // requests the outage answered
 	closes       int // RECHARGING → CLOSED in WeChat Pay's books
 	repeats      int // outcome events that arrived again, identical to one before: at-least-once delivery
@@ -269,7 +269,7 @@ func (r result) print(w io.Writer, o options) {
 		{"lost (still RECHARGING at the end)", strconv.Itoa(r.lost)},
 		{"dead-lettered / on-failure", strconv.Itoa(r.deadLettered)},
 		{"GAVE_UP events (recharges)", strconv.Itoa(r.gaveUpEvents)},
-		{"delayed copies (records that got no turn)", strconv.Itoa(r.copies)},
+		{"delayed copies (no turn, or a first failure)", strconv.Itoa(r.copies)},
 		{"closed in WeChat Pay's books / announced on the bus", fmt.Sprintf("%d / %d", r.closes, r.closed)},
 		{"duplicate deliveries (an identical outcome again)", strconv.Itoa(r.repeats)},
 		{"conflicting / malformed outcomes", fmt.Sprintf("%d / %d", r.conflicts, r.malformed)},
@@ -473,7 +473,7 @@ func queuePath(ctx context.Context, o options, cfg aws.Config, secret string, pr
 			skipped = 0
 			sh := shards[i]
 			got, err := api.ReceiveMessage(pollCtx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(sh.url), MaxNumberOfMessages: int32(min(o.batch, 10)),
-				MessageSystemAttributeNames: recordAttributes})
+				MessageSystemAttributeNames: recordAttributes, MessageAttributeNames: []string{"All"}})
 			if err != nil || len(got.Messages) == 0 {
 				emptyUntil[i].Store(time.Now().Add(time.Second).UnixNano())
 				continue
@@ -500,7 +500,8 @@ func queuePath(ctx context.Context, o options, cfg aws.Config, secret string, pr
 				batch := events.SQSEvent{}
 				for _, m := range b.msgs {
 					batch.Records = append(batch.Records, events.SQSMessage{MessageId: aws.ToString(m.MessageId), ReceiptHandle: aws.ToString(m.ReceiptHandle),
-						Body: aws.ToString(m.Body), EventSource: "aws:sqs", EventSourceARN: b.sh.arn, AWSRegion: region, Attributes: m.Attributes})
+						Body: aws.ToString(m.Body), EventSource: "aws:sqs", EventSourceARN: b.sh.arn, AWSRegion: region, Attributes: m.Attributes,
+						MessageAttributes: messageAttributes(m)})
 				}
 				payload, _ := json.Marshal(batch)
 				ictx, icancel := context.WithTimeout(pollCtx, o.timeout)
@@ -580,6 +581,16 @@ var recordAttributes = []sqstypes.MessageSystemAttributeName{sqstypes.MessageSys
 	sqstypes.MessageSystemAttributeNameSentTimestamp, sqstypes.MessageSystemAttributeNameApproximateFirstReceiveTimestamp,
 	sqstypes.MessageSystemAttributeNameSenderId}
 
+// messageAttributes are m's message attributes as the event source mapping
+// puts them in a record: the copies' carried counts and first error ride on them.
+func messageAttributes(m sqstypes.Message) map[string]events.SQSMessageAttribute {
+	attrs := map[string]events.SQSMessageAttribute{}
+	for k, v := range m.MessageAttributes {
+		attrs[k] = events.SQSMessageAttribute{StringValue: v.StringValue, DataType: aws.ToString(v.DataType)}
+	}
+	return attrs
+}
+
 // counted passes copies on and counts those sent: each stands for a record
 // deleted without being settled.
 type counted struct {
@@ -587,7 +598,7 @@ type counted struct {
 	sent *atomic.Int64
 }
 
-func (c *counted) ResendLater(ctx context.Context, queueARN string, records map[string]trigger.Record, after map[string]time.Duration) map[string]error {
+func (c *counted) ResendLater(ctx context.Context, queueARN string, records map[string]queue.Copy, after map[string]time.Duration) map[string]error {
 	failed := c.next.ResendLater(ctx, queueARN, records, after)
 	c.sent.Add(int64(len(records) - len(failed)))
 	return failed
