@@ -86,12 +86,14 @@ type Failure struct {
 }
 
 // ErrorBody is WeChat Pay's error shape. A GAVE_UP failure adds how many
-// tries were made and how the last one failed.
+// tries were made, how the first one failed (its code, when an earlier
+// message carried it) and how the last one failed.
 type ErrorBody struct {
-	Code      string     `json:"code"`
-	Message   string     `json:"message"`
-	Attempts  int        `json:"attempts,omitempty"`
-	LastError *ErrorBody `json:"last_error,omitempty"`
+	Code       string     `json:"code"`
+	Message    string     `json:"message"`
+	Attempts   int        `json:"attempts,omitempty"`
+	FirstError *ErrorBody `json:"first_error,omitempty"`
+	LastError  *ErrorBody `json:"last_error,omitempty"`
 }
 
 // CodeGaveUp is a failure result's code when a queued close stayed transient

@@ -102,7 +102,7 @@ func TestGaveUpCarriesTheFirstAndLastError(t *testing.T) {
 		t.Fatalf("published %+v, want one GAVE_UP", c.published)
 	}
 	e := c.published[0].Failure.Error
-	if e.Attempts != 16 || e.LastError.Code != "SERVICE_UNAVAILABLE" ||
+	if e.Attempts != 16 || e.LastError.Code != "SERVICE_UNAVAILABLE" || e.FirstError == nil || e.FirstError.Code != "SYSTEM_ERROR" ||
 		!strings.Contains(e.Message, "first error SYSTEM_ERROR") || !strings.Contains(e.Message, "last error SERVICE_UNAVAILABLE") ||
 		!strings.Contains(e.Message, "16 tries") {
 		t.Errorf("GAVE_UP %+v: want 16 tries, first error SYSTEM_ERROR and last SERVICE_UNAVAILABLE", e)

@@ -299,7 +299,11 @@ func (h *Handler) batch(ctx context.Context, records []trigger.Record, carried m
 		case it.copied:
 		case fault.KindOf(it.err) == fault.Transient && h.lastReceive(it.rec):
 			gaveUp := closer.GaveUpResult(it.req.SubMchid, it.req.OutRechargeNo, it.receives(), it.err)
-			gaveUp.Failure.Error.Message = gaveUpMessage(it)
+			first := ""
+			gaveUp.Failure.Error.Message, first = gaveUpMessage(it)
+			if first != "" {
+				gaveUp.Failure.Error.FirstError = &closer.ErrorBody{Code: first}
+			}
 			it.gaveUp = &gaveUp
 			settled, at = append(settled, it.gaveUp), append(at, i)
 		}
@@ -453,18 +457,19 @@ func (h *Handler) mayCopy(it *item) bool {
 // gaveUpMessage says how a record that gives up got there: its tries, over
 // how many receives of its messages, and its first and last errors. The first
 // is known when a copy carried it, or when this receive is the only try.
-func gaveUpMessage(it *item) string {
+func gaveUpMessage(it *item) (message, first string) {
 	last := fault.As(it.err).Code
-	first := it.carried.FirstError
-	switch {
-	case first == "" && it.receives() == 1:
+	first = it.carried.FirstError
+	if first == "" && it.receives() == 1 {
 		first = last
-	case first == "":
-		first = "unknown (earlier receives were returned in place, and SQS keeps a message as it was sent)"
+	}
+	said := first
+	if said == "" {
+		said = "unknown (earlier receives were returned in place, and SQS keeps a message as it was sent)"
 	}
 	return fmt.Sprintf("still failing after %d tries (%d receives of this message, %d on %d earlier copies), the last the expiry queue allows; "+
 		"first error %s, last error %s: the recharge may still be open and its expiry goes to the dead-letter queue",
-		it.receives(), it.rec.ReceiveCount, it.carried.Receives, it.carried.Copies, first, last)
+		it.receives(), it.rec.ReceiveCount, it.carried.Receives, it.carried.Copies, said, last), first
 }
 
 // wrapUp is how much earlier than its own deadline a batch's closes end, so
