@@ -318,18 +318,35 @@ func TestTriggersInvokeTheAliasOnceExpanded(t *testing.T) {
 	if err := json.Unmarshal(out, &expanded); err != nil {
 		t.Fatal(err)
 	}
-	alias := closeFunction + "Alias" + liveAlias
-	if expanded.Resources[alias].Type != "AWS::Lambda::Alias" {
-		t.Fatalf("no alias %s in the expanded template", alias)
+	// Every function of the stack is deployed behind its alias: whatever
+	// invokes one names that function's alias.
+	functions := []string{closeFunction, "RechargeNotifyFunction", "RechargeExpiryFunction"}
+	aliasOf := func(fn string) string { return fn + "Alias" + liveAlias }
+	for _, fn := range functions {
+		if expanded.Resources[aliasOf(fn)].Type != "AWS::Lambda::Alias" {
+			t.Fatalf("no alias %s in the expanded template", aliasOf(fn))
+		}
 	}
-	refAlias := fmt.Sprint(map[string]any{"Ref": alias})
+	// names says which function a reference is to, and whether through its alias.
+	names := func(v any) (fn string, viaAlias bool) {
+		ref := fmt.Sprint(v)
+		for _, f := range functions {
+			switch ref {
+			case fmt.Sprint(map[string]any{"Ref": aliasOf(f)}):
+				return f, true
+			case fmt.Sprint(map[string]any{"Ref": f}), fmt.Sprint(map[string]any{"Fn::GetAtt": []any{f, "Arn"}}):
+				return f, false
+			}
+		}
+		return ref, false
+	}
 	seen := map[string]bool{}
 	for name, r := range expanded.Resources {
 		props, _ := json.Marshal(r.Properties)
 		switch r.Type {
 		case "AWS::Lambda::EventSourceMapping", "AWS::Lambda::Permission":
-			if got := fmt.Sprint(r.Properties["FunctionName"]); got != refAlias {
-				t.Errorf("%s (%s) names %s, want the alias", name, r.Type, got)
+			if fn, ok := names(r.Properties["FunctionName"]); !ok {
+				t.Errorf("%s (%s) names %s, want its alias", name, r.Type, fn)
 			}
 			seen[r.Type] = true
 		case "AWS::Lambda::EventInvokeConfig":
@@ -338,13 +355,21 @@ func TestTriggersInvokeTheAliasOnceExpanded(t *testing.T) {
 			}
 			seen[r.Type] = true
 		case "AWS::ApiGatewayV2::Api":
-			if !strings.Contains(string(props), "/functions/${"+alias+"}/invocations") {
-				t.Errorf("%s integrates something other than the alias: %s", name, props)
+			for _, fn := range functions {
+				if strings.Contains(string(props), "/functions/${"+fn+".Arn}/invocations") {
+					t.Errorf("%s integrates %s itself, not its alias: %s", name, fn, props)
+				}
+			}
+			if !strings.Contains(string(props), "Alias"+liveAlias+"}/invocations") {
+				t.Errorf("%s integrates no alias: %s", name, props)
 			}
 			seen[r.Type] = true
 		case "AWS::Events::Rule", "AWS::Scheduler::Schedule":
 			if strings.Contains(string(props), closeFunction) {
 				t.Errorf("%s targets the function; expiries go through the queue: %s", name, props)
+			}
+			if strings.Contains(string(props), "RechargeExpiryFunction") && !strings.Contains(string(props), aliasOf("RechargeExpiryFunction")) {
+				t.Errorf("%s targets the expiry function itself, not its alias: %s", name, props)
 			}
 		}
 	}
