@@ -29,6 +29,7 @@ import (
 	"syscall"
 	"time"
 
+	"close-recharge/internal/awstest"
 	"close-recharge/internal/emulator"
 	"close-recharge/internal/simulator"
 	"close-recharge/internal/trigger"
@@ -57,6 +58,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	eventsDir := fs.String("events", "events", "directory of trigger fixtures")
 	event := fs.String("event", "", "invoke only this event file and print the function's answer")
 	template := fs.String("template", "template.yaml", "the SAM template whose fixed environment the function runs with, as sam local invoke would")
+	notifyBootstrap := fs.String("notify-bootstrap", "build/local/notify/bootstrap", "the notification function's bootstrap, for the whole life")
+	expiryBootstrap := fs.String("expiry-bootstrap", "build/local/recharge-expiry/bootstrap", "the expiry function's bootstrap, for the whole life")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -74,9 +77,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 5 * time.Second}
+	requests := &requestLog{next: sim, n: map[string]int{}}
+	srv := &http.Server{Handler: requests, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
+	defer sim.Close()
 	simURL := "http://" + ln.Addr().String()
 
 	var checks []check
@@ -176,7 +181,26 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if failed > 0 {
 		return errors.New("some outcomes were not the expected ones; see the log")
 	}
-	return nil
+	em.Stop()
+
+	// The whole life needs AWS, which moto gives; without it the part above
+	// is the demo.
+	moto, stopMoto, err := awstest.StartMoto()
+	if errors.Is(err, awstest.ErrNoMoto) {
+		fmt.Fprintln(stdout, "\nThe whole life (expiry, payment, notifications) needs moto: pip install 'moto[server]'; skipped.")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer stopMoto()
+	secret, err := os.ReadFile(filepath.Join(stateDir, "secret.json"))
+	if err != nil {
+		return err
+	}
+	l := &life{rie: *rie, closeFn: *bootstrap, notifyFn: *notifyBootstrap, expiryFn: *expiryBootstrap, template: *template,
+		moto: moto, sim: sim, simURL: simURL, requests: requests, secret: json.RawMessage(secret), log: logFile, out: stdout}
+	return l.run(ctx)
 }
 
 // fixtureChecks seeds the simulator with a RECHARGING recharge for every
