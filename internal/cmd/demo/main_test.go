@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -161,6 +162,47 @@ func TestNotifyListener(t *testing.T) {
 		if event.Version != "2.0" || event.RequestContext.HTTP.Method != http.MethodPost || !event.IsBase64Encoded || string(got) != body ||
 			event.Headers["wechatpay-signature"] != "c2ln" {
 			t.Errorf("%s: the function got %s", tt.name, tt.fn.event)
+		}
+	}
+}
+
+// The whole life's checks fail exactly where the story went wrong.
+func TestLifeChecks(t *testing.T) {
+	event := func(detailType, no, state, notificationID string) awstest.Event {
+		d, _ := json.Marshal(map[string]string{"out_recharge_no": no, "recharge_state": state, "notification_id": notificationID})
+		return awstest.Event{DetailType: detailType, Detail: d}
+	}
+	good := []awstest.Event{
+		event("Recharge Succeeded", lifePaid, "SUCCESS", "N1"),
+		event("Recharge Closed", lifeExpires, "CLOSED", ""),
+		event("Recharge Closed", lifeExpires, "CLOSED", "N2"),
+	}
+	for _, tt := range []struct {
+		name          string
+		published     []awstest.Event
+		paidRequests  int
+		paidScheduled bool
+		closes        int
+		state         string
+		wantFailed    []int // indexes of the checks that must fail
+	}{
+		{"as it should go", good, 0, false, 1, "CLOSED", nil},
+		{"the paid one was asked about", good, 2, false, 1, "CLOSED", []int{0}},
+		{"its success published twice", append(slices.Clone(good), good[0]), 0, false, 1, "CLOSED", []int{1}},
+		{"its schedule left", good, 0, true, 1, "CLOSED", []int{2}},
+		{"closed twice", good, 0, false, 2, "CLOSED", []int{3}},
+		{"not closed", good, 0, false, 0, "RECHARGING", []int{3}},
+		{"no notification", good[:2], 0, false, 1, "CLOSED", []int{4}},
+		{"two states", append(slices.Clone(good[:2]), event("Recharge Closed", lifeExpires, "SUCCESS", "N2")), 0, false, 1, "CLOSED", []int{5}},
+	} {
+		var failed []int
+		for i, c := range lifeChecks(tt.published, tt.paidRequests, tt.paidScheduled, tt.closes, tt.state) {
+			if !c.ok {
+				failed = append(failed, i)
+			}
+		}
+		if !slices.Equal(failed, tt.wantFailed) {
+			t.Errorf("%s: checks %v failed, want %v", tt.name, failed, tt.wantFailed)
 		}
 	}
 }
