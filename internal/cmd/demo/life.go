@@ -97,7 +97,7 @@ func (l *life) run(ctx context.Context) error {
 			return err
 		}
 	}
-	fmt.Fprintf(l.out, "\nThe whole life: AWS in moto (%s), WeChat Pay's notifications to %s\n\n", l.moto, l.notifyURL)
+	fmt.Fprintf(l.out, "AWS in moto (%s), WeChat Pay's notifications to %s\n\n", l.moto, l.notifyURL)
 
 	// 1. Two expiries requested, one by each of the expiry function's triggers.
 	expireAt := time.Now().Add(lifeLeadTime).Truncate(time.Second)

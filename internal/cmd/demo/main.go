@@ -4,6 +4,14 @@
 // Emulator with the simulator's secret file, and every fixture is invoked. It
 // exits non-zero if any outcome is not the expected one.
 //
+// Then, when moto is at hand (MOTO_ENDPOINT, or moto_server on PATH), it
+// tells a recharge's whole life through the three functions against the
+// stack's resources in moto: two expiries requested, one recharge paid before
+// its deadline (its schedule deleted on WeChat Pay's notification, no close
+// sent), the other expired (closed, and announced by the close function and
+// by WeChat Pay's notification alike). It checks each and exits non-zero if
+// any is not as expected. Without moto it says so and skips that part.
+//
 // With -event FILE it invokes that one event and prints the function's answer,
 // as `sam local invoke -e FILE` would; it exits non-zero when that answer is an
 // error, a refusal, an HTTP error status or a batch that kept records.
@@ -198,8 +206,15 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// A log of its own: the one above is what make cost measures a close's log lines from.
+	lifeLog, err := os.CreateTemp("", "close-recharge-demo-life-*.log")
+	if err != nil {
+		return err
+	}
+	defer lifeLog.Close()
+	fmt.Fprintf(stdout, "\nThe whole life: the three functions' log: %s\n", lifeLog.Name())
 	l := &life{rie: *rie, closeFn: *bootstrap, notifyFn: *notifyBootstrap, expiryFn: *expiryBootstrap, template: *template,
-		moto: moto, sim: sim, simURL: simURL, requests: requests, secret: json.RawMessage(secret), log: logFile, out: stdout}
+		moto: moto, sim: sim, simURL: simURL, requests: requests, secret: json.RawMessage(secret), log: lifeLog, out: stdout}
 	return l.run(ctx)
 }
 
