@@ -253,14 +253,11 @@ func (l *life) createStack(ctx context.Context) error {
 	if _, err := scheduler.NewFromConfig(l.aws).CreateScheduleGroup(ctx, &scheduler.CreateScheduleGroupInput{Name: aws.String(l.group)}); err != nil {
 		return err
 	}
-	q := sqs.NewFromConfig(l.aws)
-	for _, qu := range []struct{ url, arn *string }{{&l.queueURL, &l.queueARN}, {new(string), &l.dlq}} {
-		name := awstest.UniqueName("expiry")
-		out, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name)})
-		if err != nil {
-			return err
-		}
-		*qu.url, *qu.arn = aws.ToString(out.QueueUrl), fmt.Sprintf("arn:aws:sqs:%s:%s:%s", awstest.Region, awstest.AccountID, name)
+	if l.queueURL, l.queueARN, err = l.newQueue(ctx, "expiry"); err != nil {
+		return err
+	}
+	if _, l.dlq, err = l.newQueue(ctx, "schedule-dlq"); err != nil {
+		return err
 	}
 	l.table = awstest.UniqueName("notifications")
 	_, err = dynamodb.NewFromConfig(l.aws).CreateTable(ctx, &dynamodb.CreateTableInput{
@@ -270,6 +267,16 @@ func (l *life) createStack(ctx context.Context) error {
 		KeySchema:            []ddbtypes.KeySchemaElement{{AttributeName: aws.String(notify.AttrID), KeyType: ddbtypes.KeyTypeHash}},
 	})
 	return err
+}
+
+// newQueue creates a queue and returns its URL and ARN.
+func (l *life) newQueue(ctx context.Context, prefix string) (url, arn string, err error) {
+	name := awstest.UniqueName(prefix)
+	out, err := sqs.NewFromConfig(l.aws).CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name)})
+	if err != nil {
+		return "", "", err
+	}
+	return aws.ToString(out.QueueUrl), fmt.Sprintf("arn:aws:sqs:%s:%s:%s", awstest.Region, awstest.AccountID, name), nil
 }
 
 // start runs one function under the emulator with its template's fixed
