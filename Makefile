@@ -79,8 +79,9 @@ $(ACCESS_SIM)/node_modules: $(ACCESS_SIM)/package-lock.json
 ## --- run ---
 
 .PHONY: demo
-demo: build/local/bootstrap $(RIE) ## the function under the Runtime Interface Emulator against the WeChat Pay simulator, every events/*.json
-	$(GO) run ./internal/cmd/demo -rie $(RIE) -bootstrap build/local/bootstrap -events events
+demo: build/local/bootstrap build/local/notify/bootstrap build/local/recharge-expiry/bootstrap $(RIE) ## every events/*.json through the function under the Runtime Interface Emulator against the WeChat Pay simulator; then, with moto, a recharge's whole life through the three functions
+	$(GO) run ./internal/cmd/demo -rie $(RIE) -bootstrap build/local/bootstrap -notify-bootstrap build/local/notify/bootstrap \
+		-expiry-bootstrap build/local/recharge-expiry/bootstrap -events events
 
 .PHONY: invoke
 invoke: build/local/bootstrap $(RIE) ## invoke one event as `sam local invoke -e` would: make invoke EVENT=events/http-api.json

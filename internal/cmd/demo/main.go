@@ -4,6 +4,14 @@
 // Emulator with the simulator's secret file, and every fixture is invoked. It
 // exits non-zero if any outcome is not the expected one.
 //
+// Then, when moto is at hand (MOTO_ENDPOINT, or moto_server on PATH), it
+// tells a recharge's whole life through the three functions against the
+// stack's resources in moto: two expiries requested, one recharge paid before
+// its deadline (its schedule deleted on WeChat Pay's notification, no close
+// sent), the other expired (closed, and announced by the close function and
+// by WeChat Pay's notification alike). It checks each and exits non-zero if
+// any is not as expected. Without moto it says so and skips that part.
+//
 // With -event FILE it invokes that one event and prints the function's answer,
 // as `sam local invoke -e FILE` would; it exits non-zero when that answer is an
 // error, a refusal, an HTTP error status or a batch that kept records.
@@ -29,6 +37,7 @@ import (
 	"syscall"
 	"time"
 
+	"close-recharge/internal/awstest"
 	"close-recharge/internal/emulator"
 	"close-recharge/internal/simulator"
 	"close-recharge/internal/trigger"
@@ -57,6 +66,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	eventsDir := fs.String("events", "events", "directory of trigger fixtures")
 	event := fs.String("event", "", "invoke only this event file and print the function's answer")
 	template := fs.String("template", "template.yaml", "the SAM template whose fixed environment the function runs with, as sam local invoke would")
+	notifyBootstrap := fs.String("notify-bootstrap", "build/local/notify/bootstrap", "the notification function's bootstrap, for the whole life")
+	expiryBootstrap := fs.String("expiry-bootstrap", "build/local/recharge-expiry/bootstrap", "the expiry function's bootstrap, for the whole life")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -74,9 +85,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 5 * time.Second}
+	requests := &requestLog{next: sim, n: map[string]int{}}
+	srv := &http.Server{Handler: requests, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
+	defer sim.Close()
 	simURL := "http://" + ln.Addr().String()
 
 	var checks []check
@@ -176,7 +189,33 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if failed > 0 {
 		return errors.New("some outcomes were not the expected ones; see the log")
 	}
-	return nil
+	em.Stop()
+
+	// The whole life needs AWS, which moto gives; without it the part above
+	// is the demo.
+	moto, stopMoto, err := awstest.StartMoto()
+	if errors.Is(err, awstest.ErrNoMoto) {
+		fmt.Fprintln(stdout, "\nThe whole life (expiry, payment, notifications) needs moto: pip install 'moto[server]'; skipped.")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer stopMoto()
+	secret, err := os.ReadFile(filepath.Join(stateDir, "secret.json"))
+	if err != nil {
+		return err
+	}
+	// A log of its own: the one above is what make cost measures a close's log lines from.
+	lifeLog, err := os.CreateTemp("", "close-recharge-demo-life-*.log")
+	if err != nil {
+		return err
+	}
+	defer lifeLog.Close()
+	fmt.Fprintf(stdout, "\nThe whole life: the three functions' log: %s\n", lifeLog.Name())
+	l := &life{rie: *rie, closeFn: *bootstrap, notifyFn: *notifyBootstrap, expiryFn: *expiryBootstrap, template: *template,
+		moto: moto, sim: sim, simURL: simURL, requests: requests, secret: json.RawMessage(secret), log: lifeLog, out: stdout}
+	return l.run(ctx)
 }
 
 // fixtureChecks seeds the simulator with a RECHARGING recharge for every
