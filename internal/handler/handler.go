@@ -113,6 +113,9 @@ func New(c Closer, logger *slog.Logger, m Metrics, opts ...Option) *Handler {
 func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	start := time.Now()
 	req, err := trigger.Decode(payload)
+	if err == nil && req.Kind != trigger.SQS {
+		err = req.CloseNow(start)
+	}
 	if err == nil && req.Kind == trigger.SQS {
 		return h.batch(ctx, req.Records, queue.CarriedIn(payload))
 	}

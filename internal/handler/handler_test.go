@@ -183,6 +183,31 @@ func TestBadEventsNeverReachTheCloser(t *testing.T) {
 	}
 }
 
+// An expiry request that reaches the close function — invoked directly, or a
+// body sent to the close route — asks for a close at its deadline: closing it
+// now would void a recharge hours early, so it is refused as invalid input.
+func TestExpiryRequestsAreNotClosedNow(t *testing.T) {
+	c := &fixedCloser{res: closed}
+	h := New(c, slog.New(slog.DiscardHandler), nil)
+	_, err := h.Invoke(context.Background(), []byte(`{"sub_mchid":"1900000109","out_recharge_no":"RC1","expire_time":"2099-12-01T18:00:00+08:00"}`))
+	var ire messages.InvokeResponse_Error
+	if !errors.As(err, &ire) || ire.Type != "INVALID_INPUT" || !strings.Contains(ire.Message, "has not come") {
+		t.Fatalf("direct expiry request: err = %v", err)
+	}
+	event := strings.Replace(httpEvent, `"queryStringParameters":{"sub_mchid":"1900000109"}}`,
+		`"body":"{\"sub_mchid\":\"1900000109\",\"expire_time\":\"2099-12-01T18:00:00+08:00\"}"}`, 1)
+	if event == httpEvent {
+		t.Fatal("the HTTP API fixture changed: no query string to replace")
+	}
+	out, err := h.Invoke(context.Background(), []byte(event))
+	if err != nil || !bytes.Contains(out, []byte(`"statusCode":400`)) || !bytes.Contains(out, []byte(`has not come`)) {
+		t.Fatalf("API answer %s, %v", out, err)
+	}
+	if c.calls != 0 {
+		t.Errorf("closer called %d times", c.calls)
+	}
+}
+
 func TestSummaryLog(t *testing.T) {
 	var logs bytes.Buffer
 	h := New(&fixedCloser{res: closed}, slog.New(slog.NewJSONHandler(&logs, nil)), nil)

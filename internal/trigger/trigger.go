@@ -51,6 +51,36 @@ type Request struct {
 	Source        string   // EventBridge: the envelope's source
 	Account       string   // EventBridge: the account that sent the event; API Gateway: the caller's account
 	Records       []Record // SQS: the batch, each body still to be decoded by DecodeRecord
+	// ExpireTime is the request's expire_time, when it names one (raw JSON):
+	// CloseNow holds the close to it.
+	ExpireTime json.RawMessage
+}
+
+// DueMargin is how far ahead of its expire_time a close request is still
+// taken as due: a schedule fires at its minute, and clocks differ.
+const DueMargin = time.Minute
+
+// CloseNow refuses a request whose expire_time has not come: an expiry request
+// sent to the close function by mistake (a direct invoke, a queued body, an
+// API body) would otherwise close the recharge before its deadline. A request
+// that names a deadline already past (a schedule's input that kept it) is due.
+func (r Request) CloseNow(now time.Time) error {
+	if r.ExpireTime == nil {
+		return nil
+	}
+	const elsewhere = ": expiry requests go to the expiry function (PUT /recharges/{out_recharge_no}/expiry or a \"" + ExpiryRequested + "\" event)"
+	var s string
+	if json.Unmarshal(r.ExpireTime, &s) != nil {
+		return invalid("expire_time must be a JSON string" + elsewhere)
+	}
+	at, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return invalid("expire_time must be RFC 3339 with a UTC offset" + elsewhere)
+	}
+	if at.After(now.Add(DueMargin)) {
+		return invalid("expire_time " + s + " has not come: closing now would void the recharge before its deadline" + elsewhere)
+	}
+	return nil
 }
 
 // Record is one message of an SQS batch.
@@ -218,6 +248,8 @@ func DecodeRecord(body string) (Request, error) {
 		return Request{Kind: Direct}, invalid("an SQS record's body must be a close request or an EventBridge event, not an API Gateway request")
 	case req.Kind == SQS:
 		return Request{Kind: Direct}, invalid("an SQS record's body must be a close request or an EventBridge event, not an SQS event")
+	case err == nil:
+		err = req.CloseNow(time.Now())
 	}
 	return req, err
 }
@@ -269,6 +301,7 @@ func (r *Request) decodeEnvelope(top map[string]json.RawMessage) error {
 // setIDs takes the identifiers, by their exact names, as strings and validates them.
 func (r *Request) setIDs(fields map[string]json.RawMessage, prefix string) error {
 	var err error
+	r.ExpireTime = fields["expire_time"]
 	if r.SubMchid, err = stringField(fields["sub_mchid"], prefix+"sub_mchid"); err != nil {
 		return err
 	}
@@ -372,6 +405,7 @@ func (r *Request) fillAPI(outRechargeNo string, fromQuery []string, body string,
 		if err != nil {
 			return err
 		}
+		r.ExpireTime = fields["expire_time"]
 		if v, ok := fields["sub_mchid"]; ok && string(v) != "null" {
 			if fromBody, err = stringField(v, "sub_mchid"); err != nil {
 				return err

@@ -16,7 +16,7 @@ import (
 func TestDecodeFixtures(t *testing.T) {
 	want := map[string]Request{
 		"direct.json":           {Kind: Direct, SubMchid: "1900000109", OutRechargeNo: "RCDEMO0001"},
-		"scheduler.json":        {Kind: Direct, SubMchid: "1900000109", OutRechargeNo: "RCDEMO0002"},
+		"scheduler.json":        {Kind: Direct, SubMchid: "1900000109", OutRechargeNo: "RCDEMO0002", ExpireTime: json.RawMessage(`"2026-12-01T10:00:00+08:00"`)},
 		"eventbridge-rule.json": {Kind: EventBridge, SubMchid: "1900000109", OutRechargeNo: "RCDEMO0003", Source: "platform.recharges", Account: "123456789012"},
 		"http-api.json": {Kind: HTTPAPI, SubMchid: "1900000109", OutRechargeNo: "RCDEMO0004", APIRequestID: "JKJaXmPLvHcESHA=",
 			Caller: "arn:aws:iam::123456789012:user/platform-backend", Account: "123456789012"},
@@ -310,6 +310,29 @@ func TestExpiryRequestIsNotACloseRequest(t *testing.T) {
 		assertInvalid(t, err, "expiry function")
 		if _, err := DecodeRecord(event); err == nil {
 			t.Errorf("%s: taken as a close request from the queue", name)
+		}
+	}
+}
+
+// The expiry function's request shape is the close request plus expire_time:
+// on the queue (a producer using the expiry queue's URL for its requests) it
+// would close the recharge now, before its deadline.
+func TestQueuedExpiryRequestIsNotACloseNow(t *testing.T) {
+	soon := time.Now().Add(2 * time.Hour).Format(time.RFC3339)
+	for _, body := range []string{
+		`{"sub_mchid":"1900000109","out_recharge_no":"RC1","expire_time":"` + soon + `"}`,
+		`{"sub_mchid":"1900000109","out_recharge_no":"RC1","expire_time":"2099-12-01T18:00:00+08:00"}`,
+		`{"version":"0","detail-type":"Recharge Expired","source":"platform.recharges","detail":{"sub_mchid":"1900000109","out_recharge_no":"RC1","expire_time":"2099-12-01T18:00:00+08:00"}}`,
+	} {
+		_, err := DecodeRecord(body)
+		assertInvalid(t, err, "has not come")
+	}
+	for _, due := range []string{
+		`{"sub_mchid":"1900000109","out_recharge_no":"RC1"}`,
+		`{"sub_mchid":"1900000109","out_recharge_no":"RC1","expire_time":"2026-12-01T10:00:00+08:00"}`,
+	} {
+		if _, err := DecodeRecord(due); err != nil {
+			t.Errorf("%s: %v, want a close request that is due", due, err)
 		}
 	}
 }
