@@ -14,6 +14,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -379,8 +380,43 @@ func TestHostileNotificationsAreRefusedAndChangeNothing(t *testing.T) {
 				t.Errorf("answer %s does not say %q", res.Body, tc.reason)
 			}
 			f.wantNothingDone(t)
+			// The template's metric filter raises NotifySignedButRefusedAlarm on
+			// what WeChat Pay signed and this stack still refused, and only on
+			// that: nobody else can sign, so nobody else can raise it.
+			signed := tc.status == http.StatusBadRequest || tc.reason == "resource did not decrypt"
+			if got := alarmFilterMatches(t, f.log.Bytes()); got != signed {
+				t.Errorf("the signed-but-refused metric filter matches %v, want %v:\n%s", got, signed, f.log)
+			}
 		})
 	}
+}
+
+// signedButRefusedPattern is the template's NotifySignedButRefusedMetric
+// pattern, which alarmFilterMatches evaluates.
+const signedButRefusedPattern = `{ ($.msg = "notification refused") && (($.reason = "resource did not decrypt") || ($.status = 400)) }`
+
+// alarmFilterMatches evaluates the template's metric filter pattern on the
+// log lines; the pattern is checked to be the one evaluated here.
+func alarmFilterMatches(t *testing.T, logs []byte) bool {
+	t.Helper()
+	tmpl, err := os.ReadFile("../../template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(tmpl, []byte("FilterPattern: '"+signedButRefusedPattern+"'")) {
+		t.Fatalf("template.yaml's NotifySignedButRefusedMetric pattern is not %s", signedButRefusedPattern)
+	}
+	for _, line := range bytes.Split(logs, []byte("\n")) {
+		var l struct {
+			Msg    string `json:"msg"`
+			Reason string `json:"reason"`
+			Status int    `json:"status"`
+		}
+		if json.Unmarshal(line, &l) == nil && l.Msg == "notification refused" && (l.Reason == "resource did not decrypt" || l.Status == 400) {
+			return true
+		}
+	}
+	return false
 }
 
 // An APIv3 key changed in the merchant platform before the secret: the
