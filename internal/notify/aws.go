@@ -90,7 +90,12 @@ func (t *Table) Record(ctx context.Context, id string) error {
 			AttrID:        &ddbtypes.AttributeValueMemberS{Value: id},
 			AttrExpiresAt: &ddbtypes.AttributeValueMemberN{Value: strconv.FormatInt(t.Now().Add(MarkTTL).Unix(), 10)},
 		},
-		ConditionExpression: aws.String("attribute_not_exists(" + AttrID + ")"),
+		// A mark past its TTL that DynamoDB has not deleted yet (it may take
+		// days) is written over, as Seen already ignores it.
+		ConditionExpression: aws.String("attribute_not_exists(" + AttrID + ") OR " + AttrExpiresAt + " < :now"),
+		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{
+			":now": &ddbtypes.AttributeValueMemberN{Value: strconv.FormatInt(t.Now().Unix(), 10)},
+		},
 	})
 	var exists *ddbtypes.ConditionalCheckFailedException
 	if errors.As(err, &exists) {

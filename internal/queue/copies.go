@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"regexp"
 	"slices"
 	"strconv"
 	"time"
@@ -54,6 +55,13 @@ const (
 	FirstErrorAttribute = "ExpiryFirstError"
 )
 
+// MaxCarried bounds a carried count: SQS's maxReceiveCount is at most 1,000.
+const MaxCarried = 1000
+
+// errorCode is what a carried first error must look like: one of WeChat Pay's
+// codes or this project's (SYSTEM_ERROR, RATELIMIT_EXCEEDED, NETWORK_ERROR, …).
+var errorCode = regexp.MustCompile(`^[A-Z][A-Z0-9_]{0,63}$`)
+
 // CarriedIn reads what each record of an SQS event carries, by message id; a
 // record that carries nothing (an original) is absent. Attributes that do not
 // parse count as absent: at worst the record gets a fresh budget.
@@ -77,14 +85,23 @@ func CarriedIn(payload []byte) map[string]Carried {
 			}
 			return ""
 		}
+		// Whoever may send to the queue may set attributes too: a count is
+		// bounded by the most receives a queue allows, and the first error is
+		// kept only when it reads as an error code, so that a forged one can
+		// neither inflate the GAVE_UP event past what EventBridge takes nor
+		// carry text into it.
 		count := func(name string) int {
 			n, err := strconv.Atoi(value(name))
 			if err != nil || n < 0 {
 				return 0
 			}
-			return n
+			return min(n, MaxCarried)
 		}
-		c := Carried{Receives: count(ReceivesAttribute), Copies: count(CopiesAttribute), FirstError: value(FirstErrorAttribute)}
+		first := value(FirstErrorAttribute)
+		if !errorCode.MatchString(first) {
+			first = ""
+		}
+		c := Carried{Receives: count(ReceivesAttribute), Copies: count(CopiesAttribute), FirstError: first}
 		if c != (Carried{}) {
 			out[r.MessageID] = c
 		}

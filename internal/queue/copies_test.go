@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,4 +102,22 @@ func asLambdaDelivers(t *testing.T, m sqstypes.Message, arn string) (trigger.Rec
 		t.Fatalf("decode %s: %v", payload, err)
 	}
 	return req.Records[0], queue.CarriedIn(payload)[req.Records[0].MessageID]
+}
+
+// A sender may forge what a copy carries: counts are bounded, and a first
+// error that is not an error code is dropped rather than published.
+func TestForgedCarriedAttributesAreBounded(t *testing.T) {
+	huge := `SYSTEM_ERROR\",\"injected\":\"` + strings.Repeat("A", 300<<10)
+	event := `{"Records":[{"messageId":"m1","messageAttributes":{` +
+		`"` + queue.ReceivesAttribute + `":{"stringValue":"1000015","dataType":"Number"},` +
+		`"` + queue.CopiesAttribute + `":{"stringValue":"99999","dataType":"Number"},` +
+		`"` + queue.FirstErrorAttribute + `":{"stringValue":"` + huge + `","dataType":"String"}}},` +
+		`{"messageId":"m2","messageAttributes":{"` + queue.FirstErrorAttribute + `":{"stringValue":"RATELIMIT_EXCEEDED","dataType":"String"}}}]}`
+	got := queue.CarriedIn([]byte(event))
+	if c := got["m1"]; c.Receives != queue.MaxCarried || c.Copies != queue.MaxCarried || c.FirstError != "" {
+		t.Errorf("forged attributes carried as %+v", c)
+	}
+	if c := got["m2"]; c.FirstError != "RATELIMIT_EXCEEDED" {
+		t.Errorf("a genuine first error carried as %+v", c)
+	}
 }
