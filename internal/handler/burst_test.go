@@ -22,7 +22,6 @@ import (
 	"close-recharge/internal/fault"
 	"close-recharge/internal/metrics"
 	"close-recharge/internal/pace"
-	"close-recharge/internal/queue"
 	"close-recharge/internal/recharge"
 	"close-recharge/internal/trigger"
 )
@@ -356,11 +355,11 @@ type copies struct {
 	mu      sync.Mutex
 	bodies  map[string]string
 	after   map[string]time.Duration
-	carried map[string]queue.Carried
+	carried map[string]trigger.Carried
 	fail    bool
 }
 
-func (c *copies) ResendLater(_ context.Context, _ string, records map[string]queue.Copy, after map[string]time.Duration) map[string]error {
+func (c *copies) ResendLater(_ context.Context, _ string, records map[string]trigger.Copy, after map[string]time.Duration) map[string]error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	failed := map[string]error{}
@@ -370,7 +369,7 @@ func (c *copies) ResendLater(_ context.Context, _ string, records map[string]que
 			continue
 		}
 		if c.carried == nil {
-			c.carried = map[string]queue.Carried{}
+			c.carried = map[string]trigger.Carried{}
 		}
 		c.bodies[id], c.after[id], c.carried[id] = records[id].Record.Body, after[id], records[id].Carried
 	}

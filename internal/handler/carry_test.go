@@ -14,7 +14,7 @@ import (
 	"close-recharge/internal/closer"
 	"close-recharge/internal/fault"
 	"close-recharge/internal/pace"
-	"close-recharge/internal/queue"
+	"close-recharge/internal/trigger"
 )
 
 // lifetime follows one expiry through the queue as SQS and the event source
@@ -34,20 +34,20 @@ func live(t *testing.T, h *Handler, maxReceive, limit int) lifetime {
 	cp := &copies{bodies: map[string]string{}, after: map[string]time.Duration{}}
 	h.resender = cp
 	var l lifetime
-	id, receive, carried := "m0", 1, queue.Carried{}
+	id, receive, carried := "m0", 1, trigger.Carried{}
 	for l.receives < limit {
 		l.receives++
 		m := events.SQSMessage{MessageId: id, ReceiptHandle: id + "/" + strconv.Itoa(receive), EventSource: "aws:sqs",
 			EventSourceARN: "arn:aws:sqs:us-east-1:123456789012:expiry", Body: `{"sub_mchid":"1900000109","out_recharge_no":"R1"}`,
 			Attributes: map[string]string{"ApproximateReceiveCount": strconv.Itoa(receive)}}
-		if carried != (queue.Carried{}) {
+		if carried != (trigger.Carried{}) {
 			number := func(n int) events.SQSMessageAttribute {
 				return events.SQSMessageAttribute{DataType: "Number", StringValue: strPtr(strconv.Itoa(n))}
 			}
 			m.MessageAttributes = map[string]events.SQSMessageAttribute{
-				queue.ReceivesAttribute: number(carried.Receives), queue.CopiesAttribute: number(carried.Copies)}
+				trigger.ReceivesAttribute: number(carried.Receives), trigger.CopiesAttribute: number(carried.Copies)}
 			if carried.FirstError != "" {
-				m.MessageAttributes[queue.FirstErrorAttribute] = events.SQSMessageAttribute{DataType: "String", StringValue: strPtr(carried.FirstError)}
+				m.MessageAttributes[trigger.FirstErrorAttribute] = events.SQSMessageAttribute{DataType: "String", StringValue: strPtr(carried.FirstError)}
 			}
 		}
 		payload, _ := json.Marshal(events.SQSEvent{Records: []events.SQSMessage{m}})

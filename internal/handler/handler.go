@@ -24,7 +24,6 @@ import (
 	"close-recharge/internal/fault"
 	"close-recharge/internal/metrics"
 	"close-recharge/internal/pace"
-	"close-recharge/internal/queue"
 	"close-recharge/internal/recharge"
 	"close-recharge/internal/trigger"
 )
@@ -54,7 +53,7 @@ type Requeuer interface {
 // failure is copied too, so that the copy can carry it to the GAVE_UP that
 // may follow. It returns the records it could not copy, with why.
 type Resender interface {
-	ResendLater(ctx context.Context, queueARN string, copies map[string]queue.Copy, after map[string]time.Duration) map[string]error
+	ResendLater(ctx context.Context, queueARN string, copies map[string]trigger.Copy, after map[string]time.Duration) map[string]error
 }
 
 // Metrics records one invocation's figures.
@@ -117,7 +116,7 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 		err = req.CloseNow(start)
 	}
 	if err == nil && req.Kind == trigger.SQS {
-		return h.batch(ctx, req.Records, queue.CarriedIn(payload))
+		return h.batch(ctx, req.Records, trigger.CarriedIn(payload))
 	}
 	var res closer.Result
 	if err == nil {
@@ -215,7 +214,7 @@ type item struct {
 	held    bool  // a refusal not yet final: the record comes back to ask again
 	gaveUp  *closer.Result
 	copied  bool          // it got no turn to call WeChat Pay, or failed for the first time, and a copy of it is back on the queue
-	carried queue.Carried // from the expiry's messages before this one
+	carried trigger.Carried // from the expiry's messages before this one
 }
 
 // receives is the expiry's receive count: this message's, and those of the
@@ -235,7 +234,7 @@ func (it *item) receives() int {
 // last allowed receive they publish GAVE_UP first, on their way to the
 // dead-letter queue), the invalid ones, configuration failures, refusals not
 // yet final, and refusals nobody else would hear of (no bus).
-func (h *Handler) batch(ctx context.Context, records []trigger.Record, carried map[string]queue.Carried) ([]byte, error) {
+func (h *Handler) batch(ctx context.Context, records []trigger.Record, carried map[string]trigger.Carried) ([]byte, error) {
 	ctx = pace.Deferrable(ctx) // a rate-limited or 5xx-answered record goes back to its queue, not into a backoff
 	var span time.Duration     // how long an invocation may run: a close in flight elsewhere ends within it
 	if dl, ok := ctx.Deadline(); ok {
@@ -358,7 +357,7 @@ func (h *Handler) batch(ctx context.Context, records []trigger.Record, carried m
 		req.Kind = trigger.SQS
 		attrs := []slog.Attr{slog.String("message_id", it.rec.MessageID), slog.Bool("kept_in_queue", kept[i]),
 			slog.Int("receive_count", it.rec.ReceiveCount)}
-		if it.carried != (queue.Carried{}) {
+		if it.carried != (trigger.Carried{}) {
 			attrs = append(attrs, slog.Int("expiry_receives", it.receives()), slog.Int("expiry_copies", it.carried.Copies))
 		}
 		queued := &metrics.Queued{Receives: it.rec.ReceiveCount}
@@ -391,12 +390,12 @@ func (h *Handler) batch(ctx context.Context, records []trigger.Record, carried m
 // its receive not counted: it cost no try. A first failure comes back after
 // its receive's delay, counted, and its copy carries the failure's code.
 func (h *Handler) resend(ctx context.Context, items []item) {
-	copies := map[string]map[string]queue.Copy{} // queue ARN → message id → copy
+	copies := map[string]map[string]trigger.Copy{} // queue ARN → message id → copy
 	after := map[string]map[string]time.Duration{}
 	for i := range items {
 		if it := &items[i]; it.copied {
 			if copies[it.rec.QueueARN] == nil {
-				copies[it.rec.QueueARN], after[it.rec.QueueARN] = map[string]queue.Copy{}, map[string]time.Duration{}
+				copies[it.rec.QueueARN], after[it.rec.QueueARN] = map[string]trigger.Copy{}, map[string]time.Duration{}
 			}
 			c := it.carried
 			c.Copies++
@@ -408,7 +407,7 @@ func (h *Handler) resend(ctx context.Context, items []item) {
 				c.FirstError = fault.As(it.err).Code
 				after[it.rec.QueueARN][it.rec.MessageID] = jittered(it.receives())
 			}
-			copies[it.rec.QueueARN][it.rec.MessageID] = queue.Copy{Record: it.rec, Carried: c}
+			copies[it.rec.QueueARN][it.rec.MessageID] = trigger.Copy{Record: it.rec, Carried: c}
 		}
 	}
 	failed := map[string]error{}

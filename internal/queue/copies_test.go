@@ -33,20 +33,20 @@ func TestResendLaterSendsNewMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 	const n = 12
-	records, after := map[string]queue.Copy{}, map[string]time.Duration{}
+	records, after := map[string]trigger.Copy{}, map[string]time.Duration{}
 	// The originals were sent an hour ago (the last one's time not known).
 	sent := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
 	for i := range n {
 		id := "m" + strconv.Itoa(i)
-		records[id], after[id] = queue.Copy{Record: trigger.Record{MessageID: id, Body: `{"out_recharge_no":"R` + strconv.Itoa(i) + `"}`, SentAt: sent},
-			Carried: queue.Carried{Receives: i, Copies: i % 3, FirstError: []string{"", "SYSTEM_ERROR"}[i%2]}}, 500*time.Millisecond
+		records[id], after[id] = trigger.Copy{Record: trigger.Record{MessageID: id, Body: `{"out_recharge_no":"R` + strconv.Itoa(i) + `"}`, SentAt: sent},
+			Carried: trigger.Carried{Receives: i, Copies: i % 3, FirstError: []string{"", "SYSTEM_ERROR"}[i%2]}}, 500*time.Millisecond
 	}
-	records["m11"] = queue.Copy{Record: trigger.Record{MessageID: "m11", Body: records["m11"].Record.Body}, Carried: records["m11"].Carried}
+	records["m11"] = trigger.Copy{Record: trigger.Record{MessageID: "m11", Body: records["m11"].Record.Body}, Carried: records["m11"].Carried}
 	arn := "arn:aws:sqs:" + awstest.Region + ":" + awstest.AccountID + ":" + name
 	if failed := (&queue.Copies{API: api}).ResendLater(ctx, arn, records, after); len(failed) != 0 {
 		t.Fatalf("failed %v", failed)
 	}
-	got, carried := map[string]trigger.Record{}, map[string]queue.Carried{}
+	got, carried := map[string]trigger.Record{}, map[string]trigger.Carried{}
 	for deadline := time.Now().Add(10 * time.Second); len(got) < n && time.Now().Before(deadline); {
 		out, err := api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: q.QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1,
 			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll},
@@ -85,7 +85,7 @@ func TestResendLaterSendsNewMessages(t *testing.T) {
 // asLambdaDelivers hands m to the function's decoders in the shape the event
 // source mapping gives it (camelCase attribute values), and returns its
 // record and what it carries.
-func asLambdaDelivers(t *testing.T, m sqstypes.Message, arn string) (trigger.Record, queue.Carried) {
+func asLambdaDelivers(t *testing.T, m sqstypes.Message, arn string) (trigger.Record, trigger.Carried) {
 	t.Helper()
 	attrs := map[string]events.SQSMessageAttribute{}
 	for k, v := range m.MessageAttributes {
@@ -101,7 +101,7 @@ func asLambdaDelivers(t *testing.T, m sqstypes.Message, arn string) (trigger.Rec
 	if err != nil || len(req.Records) != 1 {
 		t.Fatalf("decode %s: %v", payload, err)
 	}
-	return req.Records[0], queue.CarriedIn(payload)[req.Records[0].MessageID]
+	return req.Records[0], trigger.CarriedIn(payload)[req.Records[0].MessageID]
 }
 
 // A sender may forge what a copy carries: counts are bounded, and a first
@@ -109,12 +109,12 @@ func asLambdaDelivers(t *testing.T, m sqstypes.Message, arn string) (trigger.Rec
 func TestForgedCarriedAttributesAreBounded(t *testing.T) {
 	huge := `SYSTEM_ERROR\",\"injected\":\"` + strings.Repeat("A", 300<<10)
 	event := `{"Records":[{"messageId":"m1","messageAttributes":{` +
-		`"` + queue.ReceivesAttribute + `":{"stringValue":"1000015","dataType":"Number"},` +
-		`"` + queue.CopiesAttribute + `":{"stringValue":"99999","dataType":"Number"},` +
-		`"` + queue.FirstErrorAttribute + `":{"stringValue":"` + huge + `","dataType":"String"}}},` +
-		`{"messageId":"m2","messageAttributes":{"` + queue.FirstErrorAttribute + `":{"stringValue":"RATELIMIT_EXCEEDED","dataType":"String"}}}]}`
-	got := queue.CarriedIn([]byte(event))
-	if c := got["m1"]; c.Receives != queue.MaxCarried || c.Copies != queue.MaxCarried || c.FirstError != "" {
+		`"` + trigger.ReceivesAttribute + `":{"stringValue":"1000015","dataType":"Number"},` +
+		`"` + trigger.CopiesAttribute + `":{"stringValue":"99999","dataType":"Number"},` +
+		`"` + trigger.FirstErrorAttribute + `":{"stringValue":"` + huge + `","dataType":"String"}}},` +
+		`{"messageId":"m2","messageAttributes":{"` + trigger.FirstErrorAttribute + `":{"stringValue":"RATELIMIT_EXCEEDED","dataType":"String"}}}]}`
+	got := trigger.CarriedIn([]byte(event))
+	if c := got["m1"]; c.Receives != trigger.MaxCarried || c.Copies != trigger.MaxCarried || c.FirstError != "" {
 		t.Errorf("forged attributes carried as %+v", c)
 	}
 	if c := got["m2"]; c.FirstError != "RATELIMIT_EXCEEDED" {

@@ -89,6 +89,7 @@ import (
 	"close-recharge/internal/recharge"
 	"close-recharge/internal/secretstore"
 	"close-recharge/internal/simulator"
+	"close-recharge/internal/trigger"
 	"close-recharge/internal/wechatpay"
 )
 
@@ -598,7 +599,7 @@ type counted struct {
 	sent *atomic.Int64
 }
 
-func (c *counted) ResendLater(ctx context.Context, queueARN string, records map[string]queue.Copy, after map[string]time.Duration) map[string]error {
+func (c *counted) ResendLater(ctx context.Context, queueARN string, records map[string]trigger.Copy, after map[string]time.Duration) map[string]error {
 	failed := c.next.ResendLater(ctx, queueARN, records, after)
 	c.sent.Add(int64(len(records) - len(failed)))
 	return failed
