@@ -308,6 +308,10 @@ func (r result) print(w io.Writer, o options) {
 	}
 	fmt.Fprintln(w, "| figure | value |")
 	fmt.Fprintln(w, "|---|---|")
+	due := o.n // the expiries that came due: all N, or those the paid scenario left scheduled
+	if r.expiries > 0 {
+		due = r.expiries
+	}
 	rows := [][2]string{
 		{"drain time (burst start → last close)", r.drainText()},
 		{"closes/s ÷ R", fmt.Sprintf("%.3f (%.1f/s)", r.closesPerSec()/o.rate, r.closesPerSec())},
@@ -323,7 +327,7 @@ func (r result) print(w io.Writer, o options) {
 		{"duplicate deliveries (an identical outcome again)", strconv.Itoa(r.repeats)},
 		{"conflicting / malformed outcomes", fmt.Sprintf("%d / %d", r.conflicts, r.malformed)},
 		{"due → closed, p50 / p99", fmt.Sprintf("%v / %v (N/R = %v)", r.p50.Round(100*time.Millisecond), r.p99.Round(100*time.Millisecond),
-			time.Duration(float64(o.n)/o.rate*float64(time.Second)))},
+			time.Duration(float64(due)/o.rate*float64(time.Second)))},
 	}
 	all, outside := r.perRecharge(o.n)
 	rows = append(rows, [2]string{"requests sent per recharge (per expiry, all N)", fmt.Sprintf("%.3f", all)})
@@ -353,6 +357,7 @@ type load struct {
 	events  aws.Config // the PutEvents endpoint
 	secret  string     // path of the merchant secret file
 	numbers []string
+	due     int // the expiries the burst is to close: every recharge's, or those left scheduled
 	// The paid scenario's: the recharges paid before the deadline, and its figures.
 	paid        []string
 	isPaid      map[string]bool
@@ -373,6 +378,7 @@ func newLoad(o options, cfg aws.Config, secret string) (*load, error) {
 	for i := range o.n {
 		l.numbers = append(l.numbers, fmt.Sprintf("RC%08d", i))
 	}
+	l.due = o.n
 	seeds := make([]simulator.SeedRecharge, len(l.numbers))
 	for i, no := range l.numbers {
 		seeds[i] = simulator.SeedRecharge{SubMchid: sub, OutRechargeNo: no, Amount: 10000}
@@ -477,7 +483,7 @@ func (l *load) progress(w io.Writer, name string, done <-chan struct{}, extra fu
 		case <-t.C:
 			closed := l.bus.closedCount()
 			elapsed := time.Since(l.start)
-			fmt.Fprintf(w, "[%s] %3.0fs: %d/%d closed (%.0f/s), 429s %d, %s\n", name, elapsed.Seconds(), closed, l.o.n,
+			fmt.Fprintf(w, "[%s] %3.0fs: %d/%d closed (%.0f/s), 429s %d, %s\n", name, elapsed.Seconds(), closed, l.due,
 				float64(closed)/elapsed.Seconds(), l.sim.Throttled(), extra())
 		}
 	}
@@ -540,7 +546,7 @@ func runQueue(ctx context.Context, o options, cfg aws.Config, secret string, pro
 	if err != nil {
 		return r, err
 	}
-	r.expiries = expiries
+	r.expiries, l.due = expiries, expiries
 
 	l.begin()
 	done := make(chan struct{})

@@ -197,7 +197,7 @@ func payBeforeDeadline(ctx context.Context, o options, cfg aws.Config, l *load, 
 			break
 		}
 		if time.Now().After(limit) || ctx.Err() != nil {
-			return fmt.Errorf("before the burst: %d of %d notifications acknowledged, %d made for %d paid", f.acknowledged, f.notifications, f.notifications, len(l.paid))
+			return fmt.Errorf("before the burst: %d of %d notifications acknowledged, for %d recharges paid", f.acknowledged, f.notifications, len(l.paid))
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
@@ -332,7 +332,7 @@ func (l *load) finishPaid() {
 	}
 }
 
-// paidRows are the paid scenario's figures for its table.
+// rows are the paid scenario's figures for its table.
 func (f paidFigures) rows(n int) [][2]string {
 	return [][2]string{
 		{"expiry schedules set (in the group) / time to set them", fmt.Sprintf("%d / %v (%.0f/s)", f.scheduled, f.setTime.Round(100*time.Millisecond),
