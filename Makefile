@@ -161,10 +161,11 @@ SCALE_L ?= 30ms
 SCALE_C ?= 10
 SCALE_SCENARIO ?= healthy
 SCALE_OUTAGE ?= 120s
+SCALE_PAID ?= 0.3
 
 .PHONY: scale
-scale: ## the burst path: SCALE_N recharges due at once through moto's SQS vs async invocations (throttled as Lambda documents, and a no-backoff bound), at SCALE_R/s, SCALE_L, SCALE_C instances; 8-10 min. SCALE_SCENARIO=outage-503|outage-429 (queue path, WeChat Pay down for SCALE_OUTAGE from 20 s in; ~8 min each) or all
-	$(GO) run ./internal/cmd/scale -n $(SCALE_N) -rate $(SCALE_R) -latency $(SCALE_L) -instances $(SCALE_C) -scenario $(SCALE_SCENARIO) -outage $(SCALE_OUTAGE)
+scale: ## the burst path: SCALE_N recharges due at once through moto's SQS vs async invocations (throttled as Lambda documents, and a no-backoff bound), at SCALE_R/s, SCALE_L, SCALE_C instances; 8-10 min. SCALE_SCENARIO=outage-503|outage-429 (queue path, WeChat Pay down for SCALE_OUTAGE from 20 s in; ~8 min each), paid (every expiry scheduled in moto, SCALE_PAID of the recharges paid and notified first, beside a healthy queue path; ~12 min) or all
+	$(GO) run ./internal/cmd/scale -n $(SCALE_N) -rate $(SCALE_R) -latency $(SCALE_L) -instances $(SCALE_C) -scenario $(SCALE_SCENARIO) -outage $(SCALE_OUTAGE) -paid $(SCALE_PAID)
 
 .PHONY: bench
 bench: $(RIE) ## the performance table: warm invocation vs peer and floor, cold start vs hello-world, connections, reads, size, RSS

@@ -48,6 +48,20 @@
 // per recharge outside the outage window (the simulator counts those the
 // outage answered), and the time from the outage's end to the last close.
 //
+// The paid scenario runs the queue path after the recharge's whole life:
+// every recharge's expiry is set through the expiry service as a schedule in
+// moto's Scheduler (one group per run), -paid of the recharges are paid in the
+// simulator, whose notifications go to the real notification service (moto's
+// Scheduler for the deletes, moto's DynamoDB for its marks, the PutEvents
+// endpoint for Recharge Succeeded) and are all answered before the burst; at
+// the deadline the tool plays Scheduler, reading the schedules left in the
+// group and putting each one's target input on its queue. Its table adds the
+// schedules set and deleted, the notifications made and acknowledged, the
+// requests about paid recharges (counted per recharge in front of the
+// simulator) and each paid recharge's outcomes on the bus; then the ratio of
+// its requests per expiry to the healthy queue path's, run beside it on the
+// same N when -scenario does not name healthy.
+//
 // It prints a progress line while each runs and one table per path.
 //
 //	go run ./internal/cmd/scale -n 20000 -rate 200 -latency 30ms -instances 10 -scenario all
@@ -60,6 +74,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -101,7 +116,8 @@ func main() {
 }
 
 type options struct {
-	scenario   string // healthy, outage-503 or outage-429
+	scenario   string  // healthy, outage-503, outage-429 or paid
+	paid       float64 // the share of recharges the paid scenario pays before the deadline
 	n          int
 	rate       float64
 	latency    time.Duration
@@ -134,11 +150,16 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 	fs.DurationVar(&o.limit, "limit", 15*time.Minute, "give up on a path after this long")
 	fs.IntVar(&o.shards, "shards", 1000, "queues the queue path spreads the burst over, to keep moto's per-message scans short")
 	scenarios := fs.String("scenario", "healthy", "which scenarios to run, comma-separated or all: healthy (the paths of -paths on a healthy WeChat Pay), "+
-		"outage-503 and outage-429 (the queue path only, WeChat Pay answering every request 503 SERVICE_UNAVAILABLE, or 429 RATELIMIT_EXCEEDED, for -outage from -outage-at into the burst)")
+		"outage-503 and outage-429 (the queue path only, WeChat Pay answering every request 503 SERVICE_UNAVAILABLE, or 429 RATELIMIT_EXCEEDED, for -outage from -outage-at into the burst), "+
+		"paid (the queue path after every expiry is scheduled and -paid of the recharges are paid before the deadline; beside a healthy queue path)")
 	fs.DurationVar(&o.outageFor, "outage", 120*time.Second, "how long the outage scenarios' outage lasts")
 	fs.DurationVar(&o.outageAt, "outage-at", 20*time.Second, "when into the burst the outage starts")
+	fs.Float64Var(&o.paid, "paid", 0.3, "the share of recharges the paid scenario pays before the deadline")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if o.paid < 0 || o.paid > 1 {
+		return fmt.Errorf("-paid: %v is not a share between 0 and 1", o.paid)
 	}
 	runs, err := scenarioRuns(o, *scenarios)
 	if err != nil {
@@ -157,14 +178,27 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(filepath.Dir(secret))
+	// The healthy queue path's requests per recharge: what the paid scenario
+	// is judged against, measured in the same run.
+	var healthy *result
 	for _, sc := range runs {
 		var results []result
 		for _, path := range []struct {
 			name string
 			run  func(context.Context, options, aws.Config, string, io.Writer) (result, error)
-		}{{"queue", queuePath}, {"async", asyncPath(true)}, {"async-best", asyncPath(false)}} {
+		}{{"queue", queuePath}, {"async", asyncPath(true)}, {"async-best", asyncPath(false)}, {"paid", paidPath}} {
 			if !slices.Contains(sc.paths, path.name) {
 				continue
+			}
+			if path.name == "paid" && healthy == nil {
+				base := sc.o
+				base.scenario = "healthy"
+				r, err := queuePath(ctx, base, cfg, secret, progress)
+				if err != nil {
+					return fmt.Errorf("healthy, queue path (the paid scenario's baseline): %w", err)
+				}
+				r.print(out, base)
+				healthy = &r
 			}
 			r, err := path.run(ctx, sc.o, cfg, secret, progress)
 			if err != nil {
@@ -172,6 +206,14 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 			}
 			results = append(results, r)
 			r.print(out, sc.o)
+			if sc.o.scenario == "healthy" && path.name == "queue" {
+				healthy = &r
+			}
+			if path.name == "paid" {
+				paid, base := float64(r.requests)/float64(sc.o.n), float64(healthy.requests)/float64(sc.o.n)
+				fmt.Fprintf(out, "paid ÷ healthy, queue path, same N: requests per expiry %.3f vs %.3f = %.3f× (target ≤ 0.75×)\n",
+					paid, base, paid/max(base, 1e-9))
+			}
 		}
 		if len(results) > 1 && results[0].name == "queue" {
 			q := results[0]
@@ -198,16 +240,21 @@ var outageStatuses = map[string]int{"outage-503": http.StatusServiceUnavailable,
 // tests.
 func scenarioRuns(o options, list string) ([]scenarioRun, error) {
 	if list == "all" {
-		list = "healthy,outage-503,outage-429"
+		list = "healthy,outage-503,outage-429,paid"
 	}
 	var runs []scenarioRun
 	for name := range strings.SplitSeq(list, ",") {
 		sc := scenarioRun{o: o, paths: []string{"queue"}}
 		sc.o.scenario = name
-		if name == "healthy" {
+		switch {
+		case name == "healthy":
 			sc.o.outageFor, sc.paths = 0, strings.Split(o.paths, ",")
-		} else if sc.o.outageStatus = outageStatuses[name]; sc.o.outageStatus == 0 {
-			return nil, fmt.Errorf("-scenario: %q is none of healthy, outage-503, outage-429, all", name)
+		case name == "paid":
+			sc.o.outageFor, sc.paths = 0, []string{"paid"}
+		default:
+			if sc.o.outageStatus = outageStatuses[name]; sc.o.outageStatus == 0 {
+				return nil, fmt.Errorf("-scenario: %q is none of healthy, outage-503, outage-429, paid, all", name)
+			}
 		}
 		runs = append(runs, sc)
 	}
@@ -230,11 +277,13 @@ type result struct {
 	copies       int // delayed copies of records that got no turn to call WeChat Pay, or failed for the first time
 	outaged      int // requests the outage answered
 	closes       int // RECHARGING → CLOSED in WeChat Pay's books
+	expiries     int // put on the queue: every recharge, or those still scheduled at the deadline
 	repeats      int // outcome events that arrived again, identical to one before: at-least-once delivery
 	conflicts    int // (out_recharge_no, recharge_state) pairs that arrived with more than one distinct outcome
 	malformed    int // entries that are no outcome on the bus from the source, or a Recharge Closed of a recharge not CLOSED
 	p50, p99     time.Duration
 	gaveUp       time.Duration // the path's time limit, when it ran out
+	paid         paidFigures   // the paid scenario's
 }
 
 func (r result) closesPerSec() float64 { return float64(r.closed) / max(r.drain.Seconds(), 1e-9) }
@@ -260,6 +309,10 @@ func (r result) print(w io.Writer, o options) {
 	}
 	fmt.Fprintln(w, "| figure | value |")
 	fmt.Fprintln(w, "|---|---|")
+	due := o.n // the expiries that came due: all N, or those the paid scenario left scheduled
+	if r.expiries > 0 {
+		due = r.expiries
+	}
 	rows := [][2]string{
 		{"drain time (burst start → last close)", r.drainText()},
 		{"closes/s ÷ R", fmt.Sprintf("%.3f (%.1f/s)", r.closesPerSec()/o.rate, r.closesPerSec())},
@@ -275,10 +328,13 @@ func (r result) print(w io.Writer, o options) {
 		{"duplicate deliveries (an identical outcome again)", strconv.Itoa(r.repeats)},
 		{"conflicting / malformed outcomes", fmt.Sprintf("%d / %d", r.conflicts, r.malformed)},
 		{"due → closed, p50 / p99", fmt.Sprintf("%v / %v (N/R = %v)", r.p50.Round(100*time.Millisecond), r.p99.Round(100*time.Millisecond),
-			time.Duration(float64(o.n)/o.rate*float64(time.Second)))},
+			time.Duration(float64(due)/o.rate*float64(time.Second)))},
 	}
 	all, outside := r.perRecharge(o.n)
-	rows = append(rows, [2]string{"requests sent per recharge", fmt.Sprintf("%.3f", all)})
+	rows = append(rows, [2]string{"requests sent per recharge (per expiry, all N)", fmt.Sprintf("%.3f", all)})
+	if o.scenario == "paid" {
+		rows = append(rows, r.paid.rows(o.n)...)
+	}
 	if o.outageStatus != 0 {
 		rows = append(rows,
 			[2]string{"requests per recharge outside the outage (answered by it)", fmt.Sprintf("%.3f (%d)", outside, r.outaged)},
@@ -293,6 +349,7 @@ func (r result) print(w io.Writer, o options) {
 type load struct {
 	o       options
 	sim     *simulator.Server
+	asked   *asked // the requests about each recharge that reached the simulator
 	simURL  string
 	srv     *http.Server
 	start   time.Time
@@ -301,6 +358,11 @@ type load struct {
 	events  aws.Config // the PutEvents endpoint
 	secret  string     // path of the merchant secret file
 	numbers []string
+	due     int // the expiries the burst is to close: every recharge's, or those left scheduled
+	// The paid scenario's: the recharges paid before the deadline, and its figures.
+	paid        []string
+	isPaid      map[string]bool
+	paidFigures paidFigures
 }
 
 func newLoad(o options, cfg aws.Config, secret string) (*load, error) {
@@ -309,12 +371,15 @@ func newLoad(o options, cfg aws.Config, secret string) (*load, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 5 * time.Second}
+	asked := &asked{next: sim, by: map[string]int{}}
+	srv := &http.Server{Handler: asked, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	l := &load{o: o, sim: sim, simURL: "http://" + ln.Addr().String(), srv: srv, bus: newArrivals(busName, source), secret: secret}
+	l := &load{o: o, sim: sim, asked: asked, simURL: "http://" + ln.Addr().String(), srv: srv, bus: newArrivals(busName, source), secret: secret,
+		isPaid: map[string]bool{}}
 	for i := range o.n {
 		l.numbers = append(l.numbers, fmt.Sprintf("RC%08d", i))
 	}
+	l.due = o.n
 	seeds := make([]simulator.SeedRecharge, len(l.numbers))
 	for i, no := range l.numbers {
 		seeds[i] = simulator.SeedRecharge{SubMchid: sub, OutRechargeNo: no, Amount: 10000}
@@ -331,6 +396,38 @@ func newLoad(o options, cfg aws.Config, secret string) (*load, error) {
 	l.events = cfg.Copy()
 	l.events.BaseEndpoint = aws.String("http://" + pe.Addr().String())
 	return l, nil
+}
+
+// asked counts, in front of the simulator, the requests that reached it
+// about each recharge (queries and closes, by out_recharge_no).
+type asked struct {
+	next http.Handler
+	mu   sync.Mutex
+	by   map[string]int
+}
+
+// aboutPrefix starts the path of a query or close of one recharge.
+const aboutPrefix = "/v3/platsolution/ecommerce/recharges/out-recharge-no/"
+
+func (a *asked) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if rest, ok := strings.CutPrefix(r.URL.Path, aboutPrefix); ok {
+		no, _ := strings.CutSuffix(rest, "/close")
+		a.mu.Lock()
+		a.by[no]++
+		a.mu.Unlock()
+	}
+	a.next.ServeHTTP(w, r)
+}
+
+// about is how many requests about the recharges numbers reached the simulator.
+func (a *asked) about(numbers []string) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := 0
+	for _, no := range numbers {
+		n += a.by[no]
+	}
+	return n
 }
 
 // instance is one Lambda instance: the handler as main builds it, with its own
@@ -362,6 +459,10 @@ func (l *load) finish(r *result) {
 		}
 	}
 	r.p50, r.p99 = l.bus.delays(l.start)
+	if len(l.paid) > 0 {
+		l.finishPaid()
+	}
+	r.paid = l.paidFigures
 }
 
 // begin starts the burst's clock, and the outage's.
@@ -383,13 +484,39 @@ func (l *load) progress(w io.Writer, name string, done <-chan struct{}, extra fu
 		case <-t.C:
 			closed := l.bus.closedCount()
 			elapsed := time.Since(l.start)
-			fmt.Fprintf(w, "[%s] %3.0fs: %d/%d closed (%.0f/s), 429s %d, %s\n", name, elapsed.Seconds(), closed, l.o.n,
+			fmt.Fprintf(w, "[%s] %3.0fs: %d/%d closed (%.0f/s), 429s %d, %s\n", name, elapsed.Seconds(), closed, l.due,
 				float64(closed)/elapsed.Seconds(), l.sim.Throttled(), extra())
 		}
 	}
 }
 
+// shard is one of the queues the burst is spread over.
+type shard struct{ url, arn string }
+
+// enqueuer puts the burst's expiries on the shards, before the burst's clock
+// starts, and says how many it put there: the number the run waits to see
+// settled. It may fill in the figures of its own scenario.
+type enqueuer func(ctx context.Context, l *load, api *sqs.Client, shards []shard, dlqARN string, r *result) (int, error)
+
 func queuePath(ctx context.Context, o options, cfg aws.Config, secret string, progress io.Writer) (result, error) {
+	// The expiries are all on the queue at once, as Scheduler puts them there at
+	// their common deadline; the burst starts when the last is in.
+	return runQueue(ctx, o, cfg, secret, progress, func(ctx context.Context, l *load, api *sqs.Client, shards []shard, _ string, _ *result) (int, error) {
+		urls := make([]string, len(shards))
+		for i, sh := range shards {
+			urls[i] = sh.url
+		}
+		enqueued := time.Now()
+		if err := sendAll(ctx, api, urls, l.numbers); err != nil {
+			return 0, err
+		}
+		fmt.Fprintf(progress, "[queue] %d expiries on %d queues in %v\n", len(l.numbers), len(shards), time.Since(enqueued).Round(time.Second))
+		return len(l.numbers), nil
+	})
+}
+
+// runQueue runs the queue path on the expiries enqueue puts on its queues.
+func runQueue(ctx context.Context, o options, cfg aws.Config, secret string, progress io.Writer, enqueue enqueuer) (result, error) {
 	r := result{name: "queue"}
 	l, err := newLoad(o, cfg, secret)
 	if err != nil {
@@ -404,7 +531,6 @@ func queuePath(ctx context.Context, o options, cfg aws.Config, secret string, pr
 	region, account := awstest.Region, awstest.AccountID
 	redrive, _ := json.Marshal(map[string]string{"deadLetterTargetArn": fmt.Sprintf("arn:aws:sqs:%s:%s:%s-dlq", region, account, name),
 		"maxReceiveCount": strconv.Itoa(o.maxReceive)})
-	type shard struct{ url, arn string }
 	shards := make([]shard, max(o.shards, 1))
 	for i := range shards {
 		qn := fmt.Sprintf("%s-%d", name, i)
@@ -417,17 +543,11 @@ func queuePath(ctx context.Context, o options, cfg aws.Config, secret string, pr
 		}
 		shards[i] = shard{aws.ToString(q.QueueUrl), fmt.Sprintf("arn:aws:sqs:%s:%s:%s", region, account, qn)}
 	}
-	// The expiries are all on the queue at once, as Scheduler puts them there at
-	// their common deadline; the burst starts when the last is in.
-	urls := make([]string, len(shards))
-	for i, sh := range shards {
-		urls[i] = sh.url
-	}
-	enqueued := time.Now()
-	if err := sendAll(ctx, api, urls, l.numbers); err != nil {
+	expiries, err := enqueue(ctx, l, api, shards, fmt.Sprintf("arn:aws:sqs:%s:%s:%s-dlq", region, account, name), &r)
+	if err != nil {
 		return r, err
 	}
-	fmt.Fprintf(progress, "[queue] %d expiries on %d queues in %v\n", o.n, len(shards), time.Since(enqueued).Round(time.Second))
+	r.expiries, l.due = expiries, expiries
 
 	l.begin()
 	done := make(chan struct{})
@@ -555,7 +675,7 @@ func queuePath(ctx context.Context, o options, cfg aws.Config, secret string, pr
 		n, _ := strconv.Atoi(attrs.Attributes[string(sqstypes.QueueAttributeNameApproximateNumberOfMessages)])
 		return n
 	}
-	waitErr := waitSettled(ctx, o.n, o.limit, func() int {
+	waitErr := waitSettled(ctx, expiries, o.limit, func() int {
 		deletedMu.Lock()
 		n := len(deleted)
 		deletedMu.Unlock()
@@ -571,7 +691,7 @@ func queuePath(ctx context.Context, o options, cfg aws.Config, secret string, pr
 	}
 	r.invocations = int(invocations.Load())
 	r.copies = int(copies.Load())
-	r.redeliveries = int(receives.Load()) - o.n - r.copies
+	r.redeliveries = int(receives.Load()) - expiries - r.copies
 	r.deadLettered = deadLettered()
 	l.finish(&r)
 	return r, nil
@@ -829,6 +949,7 @@ type arrivals struct {
 	outcomes  map[outcomeKey]map[string]int // each distinct outcome (detail-type and detail) → how often it arrived
 	closedAt  map[string]time.Time          // out_recharge_no → when its first Recharge Closed arrived
 	gaveUp    map[string]bool               // out_recharge_no → a GAVE_UP outcome arrived
+	kinds     map[string]map[string]int     // out_recharge_no → detail-type → entries that arrived
 	malformed int
 }
 
@@ -837,7 +958,7 @@ type outcomeKey struct{ outRechargeNo, state string }
 
 func newArrivals(bus, source string) *arrivals {
 	return &arrivals{bus: bus, source: source, outcomes: map[outcomeKey]map[string]int{}, closedAt: map[string]time.Time{},
-		gaveUp: map[string]bool{}}
+		gaveUp: map[string]bool{}, kinds: map[string]map[string]int{}}
 }
 
 // ServeHTTP answers EventBridge's PutEvents.
@@ -891,6 +1012,10 @@ func (a *arrivals) take(bus, source, detailType, detail string, at time.Time) {
 		a.outcomes[k] = map[string]int{}
 	}
 	a.outcomes[k][detailType+"\n"+string(canonical)]++
+	if a.kinds[no] == nil {
+		a.kinds[no] = map[string]int{}
+	}
+	a.kinds[no][detailType]++
 	if _, seen := a.closedAt[no]; !seen && detailType == outcome.Closed {
 		a.closedAt[no] = at
 	}
@@ -904,6 +1029,13 @@ func (a *arrivals) gaveUpCount() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return len(a.gaveUp)
+}
+
+// kindsOf is how many entries of each detail-type arrived about a recharge.
+func (a *arrivals) kindsOf(no string) map[string]int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return maps.Clone(a.kinds[no])
 }
 
 func (a *arrivals) closedCount() int {
@@ -948,7 +1080,10 @@ func (a *arrivals) delays(start time.Time) (p50, p99 time.Duration) {
 
 // writeSecret writes the simulator's merchant secret to a file of its own.
 func writeSecret() (string, error) {
-	b, err := json.Marshal(simulator.SharedKeys().Secret(false))
+	// With the APIv3 key: the notification function reads the same secret.
+	s := simulator.SharedKeys().Secret(false)
+	s.APIv3Key = simulator.SharedKeys().APIv3Key
+	b, err := json.Marshal(s)
 	if err != nil {
 		return "", err
 	}

@@ -207,3 +207,62 @@ type platform struct{}
 func (platform) Keys(context.Context) (*merchant.Keys, error) {
 	return &merchant.Keys{MchID: "1900000100"}, nil
 }
+
+// The paid scenario on a small burst: every expiry scheduled through the
+// expiry service in moto's Scheduler, 30 % paid before the deadline and their
+// notifications answered by the notification service, then the schedules left
+// fired onto the queues. A paid recharge costs no request at its deadline and
+// has Recharge Succeeded once on the bus and no other outcome; every unpaid
+// one is closed once in WeChat Pay's books and announced. Each figure is
+// counted from what arrived: moto's schedules, the simulator's notifications
+// and requests, the PutEvents endpoint's entries.
+func TestPaidRechargesCostNothingAtTheDeadline(t *testing.T) {
+	moto := awstest.MotoForTest(t)
+	secret, err := writeSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(filepath.Dir(secret)) })
+	runs, err := scenarioRuns(options{n: 200, paid: 0.3, rate: 200, latency: 5 * time.Millisecond, instances: 3, batch: 10, timeout: 10 * time.Second,
+		maxReceive: 10, limit: 2 * time.Minute, shards: 4, paths: "queue,async"}, "paid")
+	if err != nil || len(runs) != 1 || !slices.Equal(runs[0].paths, []string{"paid"}) {
+		t.Fatalf("scenario paid: %v, %+v; want one run of the paid path", err, runs)
+	}
+	o := runs[0].o
+	r, err := paidPath(context.Background(), o, awstest.Config(moto), secret, t.Output())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const paid, unpaid = 60, 140
+	f := r.paid
+	if f.scheduled != o.n || f.paid != paid || f.deleted != paid || f.leftUnpaid != unpaid {
+		t.Fatalf("%+v: want %d schedules set, %d paid with their schedules deleted, %d unpaid schedules left", f, o.n, paid, unpaid)
+	}
+	if f.notifications != paid || f.acknowledged != paid {
+		t.Fatalf("%+v: want one notification per paid recharge, each acknowledged", f)
+	}
+	if f.paidRequests != 0 || f.succeededOnce != paid || f.paidOther != 0 {
+		t.Fatalf("%+v: want no request about a paid recharge, Recharge Succeeded once for each and no other outcome", f)
+	}
+	if r.gaveUp != 0 || r.expiries != unpaid || r.closes != unpaid || r.closed != unpaid || r.lost != 0 || r.deadLettered != 0 {
+		t.Fatalf("%+v: want the %d unpaid expiries on the queue, each closed once at WeChat Pay and announced, none lost", r, unpaid)
+	}
+	if r.conflicts != 0 || r.malformed != 0 {
+		t.Fatalf("%+v: want one outcome per recharge and state, every entry a well-formed outcome", r)
+	}
+}
+
+// -scenario all runs the paid scenario too.
+func TestAllScenariosIncludePaid(t *testing.T) {
+	runs, err := scenarioRuns(options{paths: "queue"}, "all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, sc := range runs {
+		names = append(names, sc.o.scenario)
+	}
+	if !slices.Equal(names, []string{"healthy", "outage-503", "outage-429", "paid"}) {
+		t.Fatalf("all: %v", names)
+	}
+}
