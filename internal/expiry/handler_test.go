@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda/messages"
@@ -144,5 +145,44 @@ func TestInvoke(t *testing.T) {
 	var res Result
 	if err != nil || json.Unmarshal(out, &res) != nil || res.State != Scheduled {
 		t.Errorf("direct: %s, %v", out, err)
+	}
+}
+
+// Each trigger's own time of the request is read: the one a retry keeps.
+func TestDecodeRequestTime(t *testing.T) {
+	const body = `{"expire_time":"2026-12-01T18:00:00+08:00"}`
+	at := time.Date(2026, 12, 1, 1, 2, 3, 0, time.UTC)
+	withContext := func(event string, field string) string {
+		var e map[string]any
+		_ = json.Unmarshal([]byte(event), &e)
+		e["requestContext"].(map[string]any)[field] = at.Add(456 * time.Millisecond).UnixMilli()
+		b, _ := json.Marshal(e)
+		return string(b)
+	}
+	for _, tt := range []struct {
+		name, event string
+		want        time.Time
+	}{
+		{"envelope", `{"version":"0","id":"e1","detail-type":"Recharge Expiry Requested","source":"platform.recharges","time":"2026-12-01T01:02:03Z",` +
+			`"detail":{"sub_mchid":"1900000109","out_recharge_no":"RC1","expire_time":"2026-12-01T18:00:00+08:00"}}`, at},
+		{"HTTP API PUT", withContext(httpAPI("PUT", "RC1", "1900000109", body, false), "timeEpoch"), at.Add(456 * time.Millisecond)},
+		{"HTTP API DELETE", withContext(httpAPI("DELETE", "RC1", "1900000109", "", false), "timeEpoch"), at.Add(456 * time.Millisecond)},
+		{"REST API PUT", withContext(restAPI("PUT", "RC1", "1900000109", body), "requestTimeEpoch"), at.Add(456 * time.Millisecond)},
+		{"REST API DELETE", withContext(restAPI("DELETE", "RC1", "1900000109", ""), "requestTimeEpoch"), at.Add(456 * time.Millisecond)},
+		{"direct", `{"sub_mchid":"1900000109","out_recharge_no":"RC1","expire_time":"2026-12-01T18:00:00+08:00","requested_at":"2026-12-01T09:02:03+08:00"}`, at},
+		{"direct, no time", `{"sub_mchid":"1900000109","out_recharge_no":"RC1","expire_time":"2026-12-01T18:00:00+08:00"}`, time.Time{}},
+	} {
+		c, err := decode([]byte(tt.event))
+		if err != nil || !c.req.RequestedAt.Equal(tt.want) {
+			t.Errorf("%s: requested at %v, %v; want %v", tt.name, c.req.RequestedAt, err, tt.want)
+		}
+	}
+	for _, event := range []string{
+		`{"detail-type":"Recharge Expiry Requested","time":"yesterday","detail":{"sub_mchid":"1900000109","out_recharge_no":"RC1","expire_time":"2026-12-01T18:00:00Z"}}`,
+		`{"sub_mchid":"1900000109","out_recharge_no":"RC1","expire_time":"2026-12-01T18:00:00Z","requested_at":1764550923}`,
+	} {
+		if _, err := decode([]byte(event)); fault.KindOf(err) != fault.InvalidInput {
+			t.Errorf("%s: %v, want invalid input", event, err)
+		}
 	}
 }
