@@ -78,7 +78,7 @@ func TestAnOlderRequestIsSuperseded(t *testing.T) {
 }
 
 // In order, the newer request moves the schedule; and a newer request for
-// the same time writes its own time, so that the late retry of one in
+// the same time writes its own time, so that the late retry of one made in
 // between cannot move the schedule away from it.
 func TestANewerRequestMovesTheSchedule(t *testing.T) {
 	f := newFixture(t)
@@ -89,11 +89,15 @@ func TestANewerRequestMovesTheSchedule(t *testing.T) {
 		t.Errorf("newer request: %+v", res)
 	}
 	f.expectSchedule(t, "close-1900000109-RC2", "at(2026-12-01T12:00:00)", schedtypes.ScheduleStateEnabled)
-	again := req
-	again.RequestedAt = second.Add(time.Minute)
-	f.set(t, again) // back to 18:00, by a third request
-	f.set(t, moved) // the second's late retry
-	f.expectSchedule(t, "close-1900000109-RC2", "at(2026-12-01T10:00:00)", schedtypes.ScheduleStateEnabled)
+	confirmed := moved
+	confirmed.RequestedAt = second.Add(2 * time.Minute)
+	f.set(t, confirmed) // 20:00 again, asked later
+	between := req
+	between.RequestedAt = second.Add(time.Minute)
+	if res := f.set(t, between); res.State != Superseded { // 18:00, asked in between, delivered late
+		t.Errorf("request made before the last one, delivered after it: %+v", res)
+	}
+	f.expectSchedule(t, "close-1900000109-RC2", "at(2026-12-01T12:00:00)", schedtypes.ScheduleStateEnabled)
 }
 
 // A DELETE, then the late retry of the PUT it cancelled (or of any earlier
