@@ -186,3 +186,44 @@ func TestDecodeRequestTime(t *testing.T) {
 		}
 	}
 }
+
+// A platform's PUT, then the late retry of an event it sent before: the event
+// is superseded, and so is an API call made before the PUT; the route answers
+// 200 with what stands.
+func TestInvokeSuperseded(t *testing.T) {
+	f := newFixture(t)
+	var logs bytes.Buffer
+	h := NewHandler(f.svc, slog.New(slog.NewJSONHandler(&logs, nil)))
+	put := func(epoch time.Time, expire string) events.APIGatewayV2HTTPResponse {
+		t.Helper()
+		var e map[string]any
+		_ = json.Unmarshal([]byte(httpAPI("PUT", "RC10", "1900000109", `{"expire_time":"`+expire+`"}`, false)), &e)
+		e["requestContext"].(map[string]any)["timeEpoch"] = epoch.UnixMilli()
+		event, _ := json.Marshal(e)
+		out, err := h.Invoke(context.Background(), event)
+		var resp events.APIGatewayV2HTTPResponse
+		if err != nil || json.Unmarshal(out, &resp) != nil {
+			t.Fatalf("PUT: %s, %v", out, err)
+		}
+		return resp
+	}
+	if resp := put(f.now.Add(-time.Minute), "2026-12-01T20:00:00+08:00"); resp.StatusCode != 200 || !strings.Contains(resp.Body, `"state":"scheduled"`) {
+		t.Fatalf("PUT: %d %s", resp.StatusCode, resp.Body)
+	}
+	out, err := h.Invoke(context.Background(), []byte(`{"version":"0","detail-type":"Recharge Expiry Requested","time":"2026-12-01T01:50:00Z",`+
+		`"detail":{"sub_mchid":"1900000109","out_recharge_no":"RC10","expire_time":"2026-12-01T18:00:00+08:00"}}`))
+	var res Result
+	if err != nil || json.Unmarshal(out, &res) != nil || res.State != Superseded || res.Standing != Scheduled || res.ExpireTime != "2026-12-01T12:00:00Z" {
+		t.Errorf("late event: %s, %v", out, err)
+	}
+	resp := put(f.now.Add(-2*time.Minute), "2026-12-01T18:00:00+08:00")
+	var body map[string]string
+	if resp.StatusCode != 200 || json.Unmarshal([]byte(resp.Body), &body) != nil || body["state"] != Superseded ||
+		body["standing"] != Scheduled || body["expire_time"] != "2026-12-01T12:00:00Z" {
+		t.Errorf("late PUT: %d %s", resp.StatusCode, resp.Body)
+	}
+	if !strings.Contains(logs.String(), `"state":"superseded","schedule_name":"close-1900000109-RC10","standing":"scheduled"`) ||
+		!strings.Contains(logs.String(), `"requested_at":"2026-12-01T01:50:00Z"`) {
+		t.Errorf("log:\n%s", logs.String())
+	}
+}
