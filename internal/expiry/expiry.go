@@ -51,11 +51,14 @@ func ScheduleName(subMchid, outRechargeNo string) string {
 }
 
 // Request asks that a recharge be closed at ExpireTime (RFC 3339 with an
-// offset) unless it is paid by then.
+// offset) unless it is paid by then. RequestedAt is when it was asked, as its
+// trigger says (zero: now): it orders the requests for one recharge, which
+// retries can deliver late and out of order.
 type Request struct {
-	SubMchid      string `json:"sub_mchid"`
-	OutRechargeNo string `json:"out_recharge_no"`
-	ExpireTime    string `json:"expire_time"`
+	SubMchid      string    `json:"sub_mchid"`
+	OutRechargeNo string    `json:"out_recharge_no"`
+	ExpireTime    string    `json:"expire_time"`
+	RequestedAt   time.Time `json:"requested_at,omitzero"`
 }
 
 // noOffsetLayout is an RFC 3339 time without its offset: a wall clock of no

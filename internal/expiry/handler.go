@@ -51,7 +51,7 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	var res Result
 	if err == nil {
 		if c.cancel {
-			res, err = h.svc.Cancel(ctx, c.req.SubMchid, c.req.OutRechargeNo)
+			res, err = h.svc.Cancel(ctx, c.req)
 		} else {
 			res, err = h.svc.Set(ctx, c.req)
 		}
@@ -103,12 +103,15 @@ func (h *Handler) log(ctx context.Context, c call, res Result, err error, d time
 		slog.Int64("duration_ms", d.Milliseconds()),
 	}
 	for _, a := range [...]struct{ key, value string }{
-		{"expire_time", c.req.ExpireTime}, {"state", res.State}, {"schedule_name", res.ScheduleName},
+		{"expire_time", c.req.ExpireTime}, {"state", res.State}, {"schedule_name", res.ScheduleName}, {"standing", res.Standing},
 		{"api_request_id", c.api.APIRequestID}, {"caller", c.api.Caller}, {"source", c.source}, {"account", c.account},
 	} {
 		if a.value != "" {
 			attrs = append(attrs, slog.String(a.key, a.value))
 		}
+	}
+	if !c.req.RequestedAt.IsZero() {
+		attrs = append(attrs, slog.String("requested_at", c.req.RequestedAt.UTC().Format(time.RFC3339Nano)))
 	}
 	level, msg := slog.LevelInfo, "expiry request"
 	if err != nil {
@@ -145,6 +148,9 @@ func decode(payload []byte) (call, error) {
 	case trigger.HTTPAPI, trigger.RESTAPI:
 		return c, c.decodeAPI(payload)
 	case trigger.Direct:
+		if err := c.setRequestedAt(top["requested_at"], "requested_at"); err != nil {
+			return c, err
+		}
 		return c, c.setExpireTime(top, "")
 	}
 	return c, invalid("an expiry request is an API Gateway request, a " + strconv.Quote(RequestedDetailType) +
@@ -162,6 +168,10 @@ func (c *call) decodeEnvelope(top map[string]json.RawMessage) error {
 				return invalid(name + " must be a JSON string")
 			}
 		}
+	}
+	// EventBridge sets time when it accepts the event; its retries keep it.
+	if err := c.setRequestedAt(top["time"], "time"); err != nil {
+		return err
 	}
 	detail := bytes.TrimSpace(top["detail"])
 	// Some producers put the detail in as a JSON string.
@@ -191,13 +201,16 @@ func (c *call) decodeEnvelope(top map[string]json.RawMessage) error {
 }
 
 // apiEvent is what the expiry route needs of an API Gateway event beyond the
-// identifiers: the method and the body, in either payload format.
+// identifiers: the method, when API Gateway received the request (epoch
+// milliseconds) and the body, in either payload format.
 type apiEvent struct {
 	HTTPMethod     string `json:"httpMethod"`
 	RequestContext struct {
 		HTTP struct {
 			Method string `json:"method"`
 		} `json:"http"`
+		TimeEpoch        int64 `json:"timeEpoch"`
+		RequestTimeEpoch int64 `json:"requestTimeEpoch"`
 	} `json:"requestContext"`
 	Body            string `json:"body"`
 	IsBase64Encoded bool   `json:"isBase64Encoded"`
@@ -208,9 +221,12 @@ func (c *call) decodeAPI(payload []byte) error {
 	if err := json.Unmarshal(payload, &e); err != nil {
 		return invalid("API Gateway event is malformed")
 	}
-	method := e.HTTPMethod
+	method, epoch := e.HTTPMethod, e.RequestContext.RequestTimeEpoch
 	if c.kind == trigger.HTTPAPI {
-		method = e.RequestContext.HTTP.Method
+		method, epoch = e.RequestContext.HTTP.Method, e.RequestContext.TimeEpoch
+	}
+	if epoch > 0 {
+		c.req.RequestedAt = time.UnixMilli(epoch)
 	}
 	switch strings.ToUpper(method) {
 	case http.MethodDelete:
@@ -233,6 +249,23 @@ func (c *call) decodeAPI(payload []byte) error {
 		return err
 	}
 	return c.setExpireTime(fields, "body.")
+}
+
+// setRequestedAt reads the request's time, RFC 3339, when the event gives one.
+func (c *call) setRequestedAt(raw json.RawMessage, name string) error {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return invalid(name + " must be a JSON string")
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return invalid(name + " must be RFC 3339 with a UTC offset, such as 2026-12-01T10:00:00Z")
+	}
+	c.req.RequestedAt = t
+	return nil
 }
 
 func (c *call) setExpireTime(fields map[string]json.RawMessage, prefix string) error {

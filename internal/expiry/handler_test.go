@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda/messages"
@@ -144,5 +145,85 @@ func TestInvoke(t *testing.T) {
 	var res Result
 	if err != nil || json.Unmarshal(out, &res) != nil || res.State != Scheduled {
 		t.Errorf("direct: %s, %v", out, err)
+	}
+}
+
+// Each trigger's own time of the request is read: the one a retry keeps.
+func TestDecodeRequestTime(t *testing.T) {
+	const body = `{"expire_time":"2026-12-01T18:00:00+08:00"}`
+	at := time.Date(2026, 12, 1, 1, 2, 3, 0, time.UTC)
+	withContext := func(event string, field string) string {
+		var e map[string]any
+		_ = json.Unmarshal([]byte(event), &e)
+		e["requestContext"].(map[string]any)[field] = at.Add(456 * time.Millisecond).UnixMilli()
+		b, _ := json.Marshal(e)
+		return string(b)
+	}
+	for _, tt := range []struct {
+		name, event string
+		want        time.Time
+	}{
+		{"envelope", `{"version":"0","id":"e1","detail-type":"Recharge Expiry Requested","source":"platform.recharges","time":"2026-12-01T01:02:03Z",` +
+			`"detail":{"sub_mchid":"1900000109","out_recharge_no":"RC1","expire_time":"2026-12-01T18:00:00+08:00"}}`, at},
+		{"HTTP API PUT", withContext(httpAPI("PUT", "RC1", "1900000109", body, false), "timeEpoch"), at.Add(456 * time.Millisecond)},
+		{"HTTP API DELETE", withContext(httpAPI("DELETE", "RC1", "1900000109", "", false), "timeEpoch"), at.Add(456 * time.Millisecond)},
+		{"REST API PUT", withContext(restAPI("PUT", "RC1", "1900000109", body), "requestTimeEpoch"), at.Add(456 * time.Millisecond)},
+		{"REST API DELETE", withContext(restAPI("DELETE", "RC1", "1900000109", ""), "requestTimeEpoch"), at.Add(456 * time.Millisecond)},
+		{"direct", `{"sub_mchid":"1900000109","out_recharge_no":"RC1","expire_time":"2026-12-01T18:00:00+08:00","requested_at":"2026-12-01T09:02:03+08:00"}`, at},
+		{"direct, no time", `{"sub_mchid":"1900000109","out_recharge_no":"RC1","expire_time":"2026-12-01T18:00:00+08:00"}`, time.Time{}},
+	} {
+		c, err := decode([]byte(tt.event))
+		if err != nil || !c.req.RequestedAt.Equal(tt.want) {
+			t.Errorf("%s: requested at %v, %v; want %v", tt.name, c.req.RequestedAt, err, tt.want)
+		}
+	}
+	for _, event := range []string{
+		`{"detail-type":"Recharge Expiry Requested","time":"yesterday","detail":{"sub_mchid":"1900000109","out_recharge_no":"RC1","expire_time":"2026-12-01T18:00:00Z"}}`,
+		`{"sub_mchid":"1900000109","out_recharge_no":"RC1","expire_time":"2026-12-01T18:00:00Z","requested_at":1764550923}`,
+	} {
+		if _, err := decode([]byte(event)); fault.KindOf(err) != fault.InvalidInput {
+			t.Errorf("%s: %v, want invalid input", event, err)
+		}
+	}
+}
+
+// A platform's PUT, then the late retry of an event it sent before: the event
+// is superseded, and so is an API call made before the PUT; the route answers
+// 200 with what stands.
+func TestInvokeSuperseded(t *testing.T) {
+	f := newFixture(t)
+	var logs bytes.Buffer
+	h := NewHandler(f.svc, slog.New(slog.NewJSONHandler(&logs, nil)))
+	put := func(epoch time.Time, expire string) events.APIGatewayV2HTTPResponse {
+		t.Helper()
+		var e map[string]any
+		_ = json.Unmarshal([]byte(httpAPI("PUT", "RC10", "1900000109", `{"expire_time":"`+expire+`"}`, false)), &e)
+		e["requestContext"].(map[string]any)["timeEpoch"] = epoch.UnixMilli()
+		event, _ := json.Marshal(e)
+		out, err := h.Invoke(context.Background(), event)
+		var resp events.APIGatewayV2HTTPResponse
+		if err != nil || json.Unmarshal(out, &resp) != nil {
+			t.Fatalf("PUT: %s, %v", out, err)
+		}
+		return resp
+	}
+	if resp := put(f.now.Add(-time.Minute), "2026-12-01T20:00:00+08:00"); resp.StatusCode != 200 || !strings.Contains(resp.Body, `"state":"scheduled"`) {
+		t.Fatalf("PUT: %d %s", resp.StatusCode, resp.Body)
+	}
+	out, err := h.Invoke(context.Background(), []byte(`{"version":"0","detail-type":"Recharge Expiry Requested","time":"2026-12-01T01:50:00Z",`+
+		`"detail":{"sub_mchid":"1900000109","out_recharge_no":"RC10","expire_time":"2026-12-01T18:00:00+08:00"}}`))
+	var res Result
+	if err != nil || json.Unmarshal(out, &res) != nil || res.State != Superseded || res.Standing != Scheduled || res.ExpireTime != "2026-12-01T12:00:00Z" {
+		t.Errorf("late event: %s, %v", out, err)
+	}
+	resp := put(f.now.Add(-2*time.Minute), "2026-12-01T18:00:00+08:00")
+	var body map[string]string
+	if resp.StatusCode != 200 || json.Unmarshal([]byte(resp.Body), &body) != nil || body["state"] != Superseded ||
+		body["standing"] != Scheduled || body["expire_time"] != "2026-12-01T12:00:00Z" {
+		t.Errorf("late PUT: %d %s", resp.StatusCode, resp.Body)
+	}
+	if !strings.Contains(logs.String(), `"state":"superseded","schedule_name":"close-1900000109-RC10","standing":"scheduled"`) ||
+		!strings.Contains(logs.String(), `"requested_at":"2026-12-01T01:50:00Z"`) {
+		t.Errorf("log:\n%s", logs.String())
 	}
 }

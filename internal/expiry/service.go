@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -45,19 +46,35 @@ type Stack struct {
 
 // States of an expiry after a request.
 const (
-	Scheduled = "scheduled" // a schedule will put it on the queue at its time
-	Queued    = "queued"    // it is on the queue, due now or within QueueWithin
-	Cancelled = "cancelled" // no schedule is left for it
+	Scheduled  = "scheduled"  // a schedule will put it on the queue at its time
+	Queued     = "queued"     // it is on the queue, due now or within QueueWithin
+	Cancelled  = "cancelled"  // no enabled schedule is left for it
+	Superseded = "superseded" // a later request stands; this one changed nothing
 )
 
-// Result is what became of a request: the recharge, its schedule's name and its state.
+// Result is what became of a request: the recharge, its schedule's name and
+// its state. A superseded request's result says what stands instead: Standing
+// (scheduled or cancelled) and, when scheduled, ExpireTime is the standing
+// schedule's time.
 type Result struct {
 	SubMchid      string `json:"sub_mchid"`
 	OutRechargeNo string `json:"out_recharge_no"`
 	ExpireTime    string `json:"expire_time,omitempty"`
 	ScheduleName  string `json:"schedule_name"`
 	State         string `json:"state"`
+	Standing      string `json:"standing,omitempty"`
 }
+
+// MaxClockSkew is how far after now a request's time may lie: the clocks of
+// EventBridge, API Gateway and Lambda agree within it; a later time is a
+// caller's mistake that would pin the schedule against every real request.
+const MaxClockSkew = 5 * time.Minute
+
+// TombstoneFor is how long a cancelled expiry's disabled schedule lies ahead
+// of its cancellation: every expire_time is within MaxAhead of its request,
+// so by then any request the cancellation must outrank is long past due, and
+// WeChat Pay has closed the recharge by itself if nobody paid it.
+const TombstoneFor = MaxAhead + 24*time.Hour
 
 // Service sets and cancels expiries.
 type Service struct {
@@ -82,15 +99,27 @@ const atLayout = "2006-01-02T15:04:05"
 // Set makes sure the recharge is closed at req's time: a schedule at that
 // time (created; left alone when it is there already; moved when it is there
 // for another time), or, for a time already past or within QueueWithin, the
-// message on the expiry queue and no schedule left pending.
+// message on the expiry queue and no schedule left pending. A request older
+// than the one the schedule stands for — a retry delivered late — changes
+// nothing and is superseded: see standsOver.
 func (s *Service) Set(ctx context.Context, req Request) (Result, error) {
 	at, err := req.Validate(s.now())
 	if err != nil {
 		return Result{}, err
 	}
+	if req.RequestedAt, err = s.requestTime(req.RequestedAt); err != nil {
+		return Result{}, err
+	}
 	res := Result{SubMchid: req.SubMchid, OutRechargeNo: req.OutRechargeNo, ExpireTime: req.ExpireTime,
 		ScheduleName: ScheduleName(req.SubMchid, req.OutRechargeNo)}
 	if wait := at.Sub(s.now()); wait <= QueueWithin {
+		got, err := s.get(ctx, res.ScheduleName)
+		if err != nil {
+			return Result{}, err
+		}
+		if standsOver(got, req.RequestedAt) {
+			return superseded(res, got), nil
+		}
 		// Sent before the schedule goes: should the delete fail, the retry sends
 		// again and the recharge is closed twice, never not at all.
 		if err := s.send(ctx, req, wait); err != nil {
@@ -102,24 +131,123 @@ func (s *Service) Set(ctx context.Context, req Request) (Result, error) {
 		res.State = Queued
 		return res, nil
 	}
-	if err := s.schedule(ctx, req, res.ScheduleName, at); err != nil {
+	got, err := s.schedule(ctx, req, res.ScheduleName, at)
+	if err != nil {
 		return Result{}, err
+	}
+	if got != nil {
+		return superseded(res, got), nil
 	}
 	res.State = Scheduled
 	return res, nil
 }
 
-// Cancel deletes the recharge's pending schedule; one already gone (run, or
-// never made) is cancelled too.
-func (s *Service) Cancel(ctx context.Context, subMchid, outRechargeNo string) (Result, error) {
-	if err := (Request{SubMchid: subMchid, OutRechargeNo: outRechargeNo}).validateIDs(); err != nil {
+// Cancel disables the recharge's schedule, or creates it disabled when there
+// is none (run, or never made, or the request it cancels not yet arrived):
+// the disabled schedule — a tombstone — remembers the cancellation's time, so
+// that a late request older than it cannot set the expiry again. A schedule
+// standing for a request later than the cancellation is left alone, and the
+// cancellation superseded. Only req's identifiers and RequestedAt are read.
+func (s *Service) Cancel(ctx context.Context, req Request) (Result, error) {
+	if err := req.validateIDs(); err != nil {
 		return Result{}, err
 	}
-	name := ScheduleName(subMchid, outRechargeNo)
-	if err := s.delete(ctx, name); err != nil {
+	var err error
+	if req.RequestedAt, err = s.requestTime(req.RequestedAt); err != nil {
 		return Result{}, err
 	}
-	return Result{SubMchid: subMchid, OutRechargeNo: outRechargeNo, ScheduleName: name, State: Cancelled}, nil
+	res := Result{SubMchid: req.SubMchid, OutRechargeNo: req.OutRechargeNo, ScheduleName: ScheduleName(req.SubMchid, req.OutRechargeNo)}
+	got, err := s.get(ctx, res.ScheduleName)
+	if err != nil {
+		return Result{}, err
+	}
+	switch {
+	case standsOver(got, req.RequestedAt):
+		if got.State == schedtypes.ScheduleStateDisabled {
+			res.State = Cancelled // a cancellation as late or later: this one is already in force
+			return res, nil
+		}
+		return superseded(res, got), nil
+	case got == nil:
+		err = s.createTombstone(ctx, req, res.ScheduleName)
+	default:
+		err = s.updateTombstone(ctx, req, res.ScheduleName)
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	res.State = Cancelled
+	return res, nil
+}
+
+// requestTime is when a request was made, as its trigger says: now when it
+// does not say.
+func (s *Service) requestTime(at time.Time) (time.Time, error) {
+	now := s.now()
+	if at.IsZero() {
+		return now, nil
+	}
+	if limit := now.Add(MaxClockSkew); at.After(limit) {
+		return time.Time{}, fault.New(fault.InvalidInput, "requested_at %s is after now (%s): a request cannot come from the future",
+			at.UTC().Format(time.RFC3339Nano), now.UTC().Format(time.RFC3339))
+	}
+	return at, nil
+}
+
+// requestedAtKey marks, in a schedule's description, the time of the request
+// the schedule stands for: Scheduler keeps no other field of ours to put it in.
+const requestedAtKey = "requested_at="
+
+// description says whose schedule it is and for which request's time.
+func description(req Request, cancelled bool) *string {
+	d := "close recharge " + req.OutRechargeNo + " of " + req.SubMchid
+	if cancelled {
+		d = "cancelled: " + d
+	}
+	return aws.String(d + "; " + requestedAtKey + req.RequestedAt.UTC().Format(time.RFC3339Nano))
+}
+
+// requestedAt reads the request time from a schedule's description; the zero
+// time — older than every request — when it carries none.
+func requestedAt(got *scheduler.GetScheduleOutput) time.Time {
+	d := aws.ToString(got.Description)
+	i := strings.LastIndex(d, requestedAtKey)
+	if i < 0 {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339Nano, d[i+len(requestedAtKey):])
+	if err != nil {
+		return time.Time{}
+	}
+	return t
+}
+
+// standsOver reports whether the schedule found (nil: none) outranks a request
+// made at reqAt: it stands for a later request, or is a tombstone for one made
+// at the same time. A tie between two settings goes to the one that arrives
+// last, as before requests had times; a tie with a cancellation goes to the
+// cancellation, which a duplicate of the request it cancelled then cannot undo.
+func standsOver(got *scheduler.GetScheduleOutput, reqAt time.Time) bool {
+	if got == nil {
+		return false
+	}
+	if stored := requestedAt(got); !stored.Equal(reqAt) {
+		return stored.After(reqAt)
+	}
+	return got.State == schedtypes.ScheduleStateDisabled
+}
+
+// superseded is the result of a request a later one outranks: what stands.
+func superseded(res Result, got *scheduler.GetScheduleOutput) Result {
+	res.State, res.ExpireTime, res.Standing = Superseded, "", Cancelled
+	if got.State != schedtypes.ScheduleStateDisabled {
+		res.Standing = Scheduled
+		expr := strings.TrimSuffix(strings.TrimPrefix(aws.ToString(got.ScheduleExpression), "at("), ")")
+		if t, err := time.Parse(atLayout, expr); err == nil {
+			res.ExpireTime = t.UTC().Format(time.RFC3339)
+		}
+	}
+	return res
 }
 
 // body is what the expiry queue receives for a recharge, from a schedule or
@@ -174,30 +302,38 @@ func ceilSecond(t time.Time) time.Time {
 }
 
 // schedule creates the recharge's schedule, or finds it there: left alone at
-// the same time, moved (the whole definition written again) at another.
-func (s *Service) schedule(ctx context.Context, req Request, name string, at time.Time) error {
+// the same time for the same request, written again (moved, re-enabled, or
+// marked with the later request's time) for a later or equal one. When the
+// schedule found stands over req, it is left alone and returned.
+func (s *Service) schedule(ctx context.Context, req Request, name string, at time.Time) (*scheduler.GetScheduleOutput, error) {
 	expr, tz, target := s.definition(req, at)
-	description := aws.String("close recharge " + req.OutRechargeNo + " of " + req.SubMchid)
 	_, err := s.sched.CreateSchedule(ctx, &scheduler.CreateScheduleInput{
 		Name: aws.String(name), GroupName: aws.String(s.stack.Group),
 		ScheduleExpression: aws.String(expr), ScheduleExpressionTimezone: aws.String(tz),
 		FlexibleTimeWindow:    &schedtypes.FlexibleTimeWindow{Mode: schedtypes.FlexibleTimeWindowModeOff},
 		ActionAfterCompletion: schedtypes.ActionAfterCompletionDelete,
-		Description:           description, Target: target,
+		Description:           description(req, false), Target: target,
 	})
 	var conflict *schedtypes.ConflictException
 	if !errors.As(err, &conflict) {
 		if err != nil {
-			return awsFault("create the expiry schedule", err)
+			return nil, awsFault("create the expiry schedule", err)
 		}
-		return nil
+		return nil, nil
 	}
 	got, err := s.sched.GetSchedule(ctx, &scheduler.GetScheduleInput{Name: aws.String(name), GroupName: aws.String(s.stack.Group)})
 	if err != nil {
-		return awsFault("read the expiry schedule", err)
+		return nil, awsFault("read the expiry schedule", err)
 	}
-	if aws.ToString(got.ScheduleExpression) == expr && aws.ToString(got.ScheduleExpressionTimezone) == tz && sameTarget(got.Target, target) {
-		return nil
+	if standsOver(got, req.RequestedAt) {
+		return got, nil
+	}
+	// The request's own duplicate finds its schedule as it wrote it; a later
+	// request for the same time still writes its time, which a late retry of an
+	// earlier one in between must not outrank.
+	current := got.State != schedtypes.ScheduleStateDisabled && requestedAt(got).Equal(req.RequestedAt)
+	if current && aws.ToString(got.ScheduleExpression) == expr && aws.ToString(got.ScheduleExpressionTimezone) == tz && sameTarget(got.Target, target) {
+		return nil, nil
 	}
 	_, err = s.sched.UpdateSchedule(ctx, &scheduler.UpdateScheduleInput{
 		Name: aws.String(name), GroupName: aws.String(s.stack.Group),
@@ -205,12 +341,71 @@ func (s *Service) schedule(ctx context.Context, req Request, name string, at tim
 		FlexibleTimeWindow:    &schedtypes.FlexibleTimeWindow{Mode: schedtypes.FlexibleTimeWindowModeOff},
 		ActionAfterCompletion: schedtypes.ActionAfterCompletionDelete,
 		State:                 schedtypes.ScheduleStateEnabled,
-		Description:           description, Target: target,
+		Description:           description(req, false), Target: target,
 	})
 	if err != nil {
-		return awsFault("move the expiry schedule", err)
+		return nil, awsFault("move the expiry schedule", err)
+	}
+	return nil, nil
+}
+
+// tombstone is the disabled schedule of a cancelled expiry: it never runs, and
+// lies TombstoneFor ahead so that, were it enabled by hand, it would fire only
+// after every deadline the recharge could have had.
+func (s *Service) tombstone(req Request) (expr, tz string, target *schedtypes.Target) {
+	return s.definition(req, s.now().Add(TombstoneFor))
+}
+
+func (s *Service) createTombstone(ctx context.Context, req Request, name string) error {
+	expr, tz, target := s.tombstone(req)
+	_, err := s.sched.CreateSchedule(ctx, &scheduler.CreateScheduleInput{
+		Name: aws.String(name), GroupName: aws.String(s.stack.Group),
+		ScheduleExpression: aws.String(expr), ScheduleExpressionTimezone: aws.String(tz),
+		FlexibleTimeWindow:    &schedtypes.FlexibleTimeWindow{Mode: schedtypes.FlexibleTimeWindowModeOff},
+		ActionAfterCompletion: schedtypes.ActionAfterCompletionDelete,
+		State:                 schedtypes.ScheduleStateDisabled,
+		Description:           description(req, true), Target: target,
+	})
+	var conflict *schedtypes.ConflictException
+	if errors.As(err, &conflict) {
+		// A request created the schedule since it was read: the caller's retry
+		// reads it again and decides which of the two stands.
+		return &fault.Error{Kind: fault.Transient, Reason: fault.Unavailable, Code: fault.CodeUpstream,
+			Message: "cancel the expiry: its schedule was created meanwhile; retry", Cause: err}
+	}
+	if err != nil {
+		return awsFault("cancel the expiry", err)
 	}
 	return nil
+}
+
+func (s *Service) updateTombstone(ctx context.Context, req Request, name string) error {
+	expr, tz, target := s.tombstone(req)
+	_, err := s.sched.UpdateSchedule(ctx, &scheduler.UpdateScheduleInput{
+		Name: aws.String(name), GroupName: aws.String(s.stack.Group),
+		ScheduleExpression: aws.String(expr), ScheduleExpressionTimezone: aws.String(tz),
+		FlexibleTimeWindow:    &schedtypes.FlexibleTimeWindow{Mode: schedtypes.FlexibleTimeWindowModeOff},
+		ActionAfterCompletion: schedtypes.ActionAfterCompletionDelete,
+		State:                 schedtypes.ScheduleStateDisabled,
+		Description:           description(req, true), Target: target,
+	})
+	if err != nil {
+		return awsFault("cancel the expiry", err)
+	}
+	return nil
+}
+
+// get reads the recharge's schedule; nil when there is none.
+func (s *Service) get(ctx context.Context, name string) (*scheduler.GetScheduleOutput, error) {
+	got, err := s.sched.GetSchedule(ctx, &scheduler.GetScheduleInput{Name: aws.String(name), GroupName: aws.String(s.stack.Group)})
+	var absent *schedtypes.ResourceNotFoundException
+	if errors.As(err, &absent) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, awsFault("read the expiry schedule", err)
+	}
+	return got, nil
 }
 
 // sameTarget reports whether a schedule found already delivers where and as

@@ -225,23 +225,33 @@ func TestPastTimeGoesOnTheQueue(t *testing.T) {
 	}
 }
 
+// Cancel disables the schedule, which then never runs: a tombstone that
+// remembers the cancellation's time, TombstoneFor ahead.
 func TestCancel(t *testing.T) {
 	f := newFixture(t)
 	req := Request{SubMchid: "1900000109", OutRechargeNo: "RC6", ExpireTime: "2026-12-01T18:00:00+08:00"}
 	f.set(t, req)
 	ctx, cancel := awstest.Ctx()
 	defer cancel()
-	for range 2 { // the second finds nothing: cancelled all the same
-		res, err := f.svc.Cancel(ctx, "1900000109", "RC6")
+	for range 2 { // the second finds the first's tombstone: cancelled all the same
+		res, err := f.svc.Cancel(ctx, req)
 		if err != nil || res.State != Cancelled || res.ScheduleName != "close-1900000109-RC6" {
 			t.Errorf("Cancel = %+v, %v", res, err)
 		}
 	}
-	var absent *schedtypes.ResourceNotFoundException
-	if _, err := f.get(t, "close-1900000109-RC6"); !errors.As(err, &absent) {
-		t.Errorf("schedule still there: %v", err)
+	got, err := f.get(t, "close-1900000109-RC6")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := f.svc.Cancel(ctx, "1900000109", "RC/6"); fault.KindOf(err) != fault.InvalidInput {
+	if got.State != schedtypes.ScheduleStateDisabled || aws.ToString(got.ScheduleExpression) != "at(2026-12-09T02:00:00)" ||
+		got.ActionAfterCompletion != schedtypes.ActionAfterCompletionDelete ||
+		aws.ToString(got.Description) != "cancelled: close recharge RC6 of 1900000109; requested_at=2026-12-01T02:00:00Z" {
+		t.Errorf("tombstone %s %s %s %q", got.State, aws.ToString(got.ScheduleExpression), got.ActionAfterCompletion, aws.ToString(got.Description))
+	}
+	if n := f.sched.updates.Load(); n != 1 {
+		t.Errorf("%d updates, want 1: the second cancellation finds the first in force", n)
+	}
+	if _, err := f.svc.Cancel(ctx, Request{SubMchid: "1900000109", OutRechargeNo: "RC/6"}); fault.KindOf(err) != fault.InvalidInput {
 		t.Errorf("Cancel of a bad id: %v", err)
 	}
 }
