@@ -213,7 +213,7 @@ type item struct {
 	same    *item // an earlier record of the batch naming the same recharge, whose answer this one shares
 	held    bool  // a refusal not yet final: the record comes back to ask again
 	gaveUp  *closer.Result
-	copied  bool          // it got no turn to call WeChat Pay, or failed for the first time, and a copy of it is back on the queue
+	copied  bool            // it got no turn to call WeChat Pay, or failed for the first time, and a copy of it is back on the queue
 	carried trigger.Carried // from the expiry's messages before this one
 }
 

@@ -258,6 +258,7 @@ OPAQUE_IDS = {
     "AWS::Lambda::Permission",
     "AWS::Lambda::EventInvokeConfig",
     "AWS::Lambda::EventSourceMapping",
+    "AWS::Logs::MetricFilter",
 }
 
 
