@@ -121,7 +121,7 @@ preflight:
 NODE_DEPS := $(if $(shell command -v npm),$(NODESDK)/node_modules $(ACCESS_SIM)/node_modules)
 
 .PHONY: test
-test: preflight $(NODE_DEPS) $(RIE) ## vet, every test with -race (moto, the emulator, a short soak, cfn-lint, the Node SDK), bounded fuzzing; about 6 min on 2 cores
+test: preflight $(NODE_DEPS) $(RIE) ## vet, every test with -race (moto, the emulator, a short soak, cfn-lint, the Node SDK), bounded fuzzing; about 7 min on 2 cores
 	$(GO) vet ./...
 	RIE=$(RIE) $(GO) test -race -count=1 ./...
 	$(MAKE) --no-print-directory fuzz
