@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -280,44 +279,9 @@ func (c *call) setExpireTime(fields map[string]json.RawMessage, prefix string) e
 }
 
 // object reads a JSON object's members, refusing a name given twice (or as
-// two spellings encoding/json would fold onto one) as trigger decoding does:
-// the identifiers' objects are held to that by trigger.Decode, the envelope
-// and expire_time's here.
+// two spellings encoding/json would fold onto one) as trigger decoding does.
 func object(b []byte, what string) (map[string]json.RawMessage, error) {
-	b = bytes.TrimSpace(b)
-	if len(b) == 0 || b[0] != '{' {
-		return nil, invalid(what + " must be a JSON object")
-	}
-	bad := invalid(what + " is not valid JSON")
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if _, err := dec.Token(); err != nil {
-		return nil, bad
-	}
-	fields := map[string]json.RawMessage{}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, bad
-		}
-		name, _ := tok.(string)
-		for seen := range fields {
-			if strings.EqualFold(seen, name) {
-				return nil, invalid(what + "." + seen + " is given twice")
-			}
-		}
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return nil, bad
-		}
-		fields[name] = v
-	}
-	if _, err := dec.Token(); err != nil {
-		return nil, bad
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, bad
-	}
-	return fields, nil
+	return trigger.Object(b, what)
 }
 
 func invalid(msg string) error { return fault.New(fault.InvalidInput, "%s", msg) }

@@ -426,6 +426,17 @@ func (r *Request) fillAPI(outRechargeNo string, fromQuery []string, body string,
 	return r.validate("")
 }
 
+// Object reads a JSON object's members as members does, for other functions'
+// events (the expiry function's envelope, detail and body): what names the
+// object in errors.
+func Object(b []byte, what string) (map[string]json.RawMessage, error) {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || b[0] != '{' {
+		return nil, invalid(what + " must be a JSON object")
+	}
+	return members(b, what+".")
+}
+
 // members reads a JSON object's members by their exact names. A name given
 // twice is refused, and so are two names that encoding/json would take for
 // one (SUB_MCHID beside sub_mchid, or a Unicode letter that folds onto an
