@@ -15,6 +15,14 @@
 // grow with closes (the secret, custom metrics, alarms, idle polling) are
 // listed apart as a month's fixed cost, and the lot is set beside an
 // always-on container doing the same work.
+//
+// Beside the closes it prints a recharge's whole life, per million recharges:
+// the expiry request (an event on the requests bus or an HTTP API PUT) and the
+// recharge-expiry invocation that creates its schedule; for the share not paid
+// before the deadline (-paid), the schedule's invocation and the close through
+// the queue; and WeChat Pay's one notification per recharge (RECHARGE.SUCCESS
+// or RECHARGE.CLOSED) through the HTTP API to recharge-notify, which reads and
+// writes its dedupe mark in DynamoDB, publishes one event and deletes the schedule.
 package main
 
 import (
@@ -27,6 +35,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -78,7 +87,15 @@ type figures struct {
 	pacedInstances, pacedRate float64 // a burst: C instances sharing R requests a second
 
 	fargateTasks, fargateVCPU, fargateGB float64
+
+	paid            float64 // share of recharges paid before their deadline: no close
+	schedulerCallMs float64 // one Scheduler API call (GetSchedule, CreateSchedule)
+	logBytesExpiry  float64 // recharge-expiry's own log line per request
+	logBytesNotify  float64 // recharge-notify's own log line per notification
 }
+
+// lifeRecharges is what the whole-life table is for: a million recharges.
+const lifeRecharges = 1e6
 
 // measured defaults: see docs/cost.md for where each figure comes from.
 func defaults() figures {
@@ -106,6 +123,10 @@ func defaults() figures {
 		fargateTasks:     2,
 		fargateVCPU:      0.25,
 		fargateGB:        0.5,
+		paid:             0.3,
+		schedulerCallMs:  20,
+		logBytesExpiry:   413.5,
+		logBytesNotify:   322.5,
 	}
 }
 
@@ -167,6 +188,20 @@ func (f figures) pacedBilledMs(rttMs float64) float64 {
 	return math.Max(f.queueBilledMs(rttMs), math.Ceil(f.batch*f.pacedInstances/f.pacedRate*1000))
 }
 
+// expiryBilledMs is one recharge-expiry invocation: a GetSchedule and a
+// CreateSchedule, and its share of cold starts; its CPU (decoding one small
+// request) is left out.
+func (f figures) expiryBilledMs() float64 {
+	return math.Ceil(2*f.schedulerCallMs + f.coldShare*f.coldExtraMs)
+}
+
+// notifyBilledMs is one recharge-notify invocation, taken as a close without
+// the round trip to WeChat Pay: a signature's CPU (verifying and decrypting for
+// signing), one PutEvents call and the cold share.
+func (f figures) notifyBilledMs() float64 {
+	return math.Ceil(f.cpuMs() + f.putEventsMs + f.coldShare*f.coldExtraMs)
+}
+
 func (f figures) gbSeconds(invocations, billedMs float64) float64 {
 	return invocations * billedMs / 1000 * f.memoryMB / 1024
 }
@@ -212,6 +247,47 @@ func (f figures) queue(pr prices, rttMs float64, billedMs float64) path {
 			{"KMS Decrypt (rides on each secret read)", cold, "requests", pr.kmsRequests, 1e4},
 		},
 		lambdaOnlyIdx: []int{0, 1, 2},
+	}
+}
+
+// lifeClosesLine is the whole life's line for the closes of the recharges
+// not paid in time, each costing what the queue path's close does.
+const lifeClosesLine = "Closes at the deadline of the unpaid (queue path above, Scheduler invocation included)"
+
+// life is a million recharges' whole life, the expiry asked for by an event on
+// the requests bus (byAPI false) or an HTTP API PUT (byAPI true); queue is the
+// queue path's cost of f.closes closes.
+func (f figures) life(pr prices, queue path, byAPI bool) path {
+	n := lifeRecharges
+	unpaid := n * (1 - f.paid)
+	cold := n * f.coldShare
+	request := line{"Expiry request: PutEvents on the requests bus", n, "events", pr.events, 1e6}
+	name := "whole life, expiry asked by event"
+	if byAPI {
+		request = line{"Expiry request: HTTP API PUT …/expiry", n, "requests", pr.httpAPI, 1e6}
+		name = "whole life, expiry asked by API"
+	}
+	perMillionCloses := price{queue.total() / f.closes * 1e6, "per 1M closes", "", ""}
+	return path{
+		name: name,
+		lines: []line{
+			request,
+			{"recharge-expiry: Lambda requests", n, "requests", pr.lambdaRequests, 1e6},
+			{"recharge-expiry: Lambda duration", f.gbSeconds(n, f.expiryBilledMs()), "GB-s", pr.lambdaGBSecond, 1},
+			{"recharge-expiry: log lines (its own + START/END/REPORT)", n * (f.logBytesExpiry + f.platformBytes) / bytesPerGB, "GB", pr.logsGB, 1},
+			// GetSchedule and CreateSchedule by recharge-expiry, DeleteSchedule by recharge-notify.
+			{"Scheduler API calls (Get/CreateSchedule, DeleteSchedule)", 3 * n, "calls", pr.schedulerAPI, 1e6},
+			{lifeClosesLine, unpaid, "closes", perMillionCloses, 1e6},
+			{"Notification: HTTP API POST to NotifyUrl", n, "requests", pr.httpAPI, 1e6},
+			{"recharge-notify: Lambda requests", n, "requests", pr.lambdaRequests, 1e6},
+			{"recharge-notify: Lambda duration", f.gbSeconds(n, f.notifyBilledMs()), "GB-s", pr.lambdaGBSecond, 1},
+			{"recharge-notify: log lines (its own + START/END/REPORT)", n * (f.logBytesNotify + f.platformBytes) / bytesPerGB, "GB", pr.logsGB, 1},
+			{"DynamoDB read (dedupe check, strongly consistent)", n, "RRU", pr.ddbRead, 1e6},
+			{"DynamoDB write (dedupe mark)", n, "WRU", pr.ddbWrite, 1e6},
+			{"EventBridge PutEvents (Recharge Succeeded / Closed)", n, "events", pr.events, 1e6},
+			{"Secrets Manager GetSecretValue (recharge-notify's cold starts)", cold, "calls", pr.secretCalls, 1e4},
+			{"KMS Decrypt (rides on each secret read)", cold, "requests", pr.kmsRequests, 1e4},
+		},
 	}
 }
 
@@ -269,6 +345,8 @@ type report struct {
 	crossQueue   float64
 	crossAPI     float64
 	largestQueue [2]string // the queue path's two costliest lines
+	lifeEvent    path      // a million recharges' whole life, expiry asked by event
+	lifeAPI      path      // the same, asked by HTTP API PUT
 }
 
 func (f figures) compute(pr prices, rttMs float64) report {
@@ -284,6 +362,8 @@ func (f figures) compute(pr prices, rttMs float64) report {
 	ls := append([]line(nil), r.queue.lines...)
 	sort.SliceStable(ls, func(i, j int) bool { return ls[i].cost() > ls[j].cost() })
 	r.largestQueue = [2]string{ls[0].name, ls[1].name}
+	r.lifeEvent = f.life(pr, r.queue, false)
+	r.lifeAPI = f.life(pr, r.queue, true)
 	return r
 }
 
@@ -306,12 +386,17 @@ func run(args []string, stdout io.Writer) error {
 	fs.Float64Var(&f.pacedInstances, "paced-instances", f.pacedInstances, "a burst's instances C (make scale's SCALE_C)")
 	fs.Float64Var(&f.pacedRate, "paced-rate", f.pacedRate, "a burst's WeChat Pay rate R, requests a second (make scale's SCALE_R)")
 	fs.Float64Var(&f.fargateTasks, "fargate-tasks", f.fargateTasks, "always-on container tasks compared (two for availability)")
+	fs.Float64Var(&f.paid, "paid", f.paid, "share of recharges paid before their deadline, so never closed (make scale's paid scenario, SCALE_PAID)")
+	fs.Float64Var(&f.schedulerCallMs, "scheduler-ms", f.schedulerCallMs, "one Scheduler API call, ms")
 	logPath := fs.String("log", "", "re-measure log bytes per close from a make demo log (its path is printed by make demo)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if f.closes <= 0 || f.batch < 1 || f.memoryMB <= 0 || f.pacedRate <= 0 || f.secretTTLMin <= 0 {
 		return errors.New("-closes, -batch and -paced-rate must be positive")
+	}
+	if !(f.paid >= 0 && f.paid <= 1) {
+		return errors.New("-paid is a share, from 0 to 1")
 	}
 	if *logPath != "" {
 		b, err := os.ReadFile(*logPath)
@@ -330,7 +415,9 @@ func run(args []string, stdout io.Writer) error {
 	printFigures(w, f, *logPath)
 	printRegion(w, f, us)
 	printRegion(w, f, cn)
-	fmt.Fprintf(w, "## The answer\n\n%s\n", answer(f, us, cn))
+	printLife(w, f, us)
+	printLife(w, f, cn)
+	fmt.Fprintf(w, "## The answer\n\n%s\n\n%s\n", answer(f, us, cn), lifeAnswer(f, us, cn))
 	return w.err
 }
 
@@ -340,6 +427,40 @@ func answer(f figures, us, cn report) string {
 		"($%.2f and ¥%.2f by API call), plus about $%.2f and ¥%.2f a month fixed; mostly %s and %s.",
 		us.queue.total(), count(f.closes), cn.queue.total(), cn.queue.total()/cnyPerUSD,
 		us.api.total(), cn.api.total(), sum(us.fixed), sum(cn.fixed), us.largestQueue[0], us.largestQueue[1])
+}
+
+// lifeAnswer is the whole life's one line.
+func lifeAnswer(f figures, us, cn report) string {
+	return fmt.Sprintf("About $%.2f per million recharges in their whole life in us-east-1 and ¥%.2f (≈ $%.2f) in cn-north-1, "+
+		"expiries asked by event ($%.2f and ¥%.2f by API PUT), with %.0f %% paid before the deadline: "+
+		"$%.2f for the expiry requests and schedules, $%.2f for the closes of the %.0f %% unpaid, $%.2f for the notifications.",
+		us.lifeEvent.total(), cn.lifeEvent.total(), cn.lifeEvent.total()/cnyPerUSD, us.lifeAPI.total(), cn.lifeAPI.total(), f.paid*100,
+		lifePart(us.lifeEvent, expiryPart), lifePart(us.lifeEvent, closesPart), (1-f.paid)*100, lifePart(us.lifeEvent, notifyPart))
+}
+
+// The whole life's three parts, by line: the expiry request and its schedule,
+// the closes of the unpaid, the notification.
+const (
+	expiryPart = iota
+	closesPart
+	notifyPart
+)
+
+func lifePart(p path, part int) float64 {
+	t := 0.0
+	in := expiryPart
+	for _, l := range p.lines {
+		switch {
+		case l.name == lifeClosesLine:
+			in = closesPart
+		case in == closesPart:
+			in = notifyPart
+		}
+		if in == part {
+			t += l.cost()
+		}
+	}
+	return t
 }
 
 func count(n float64) string {
@@ -368,6 +489,12 @@ func printFigures(w io.Writer, f figures, logPath string) {
 		{"function log per API close", fmt.Sprintf("%.0f bytes", f.logBytesAPI), logSource},
 		{"function log per queued record", fmt.Sprintf("%.0f bytes", f.logBytesQueued), logSource},
 		{"Lambda's START/END/REPORT lines per invocation", fmt.Sprintf("%.0f bytes", f.platformBytes), logSource},
+		{"recharges paid before their deadline (no close)", fmt.Sprintf("%.0f %%", f.paid*100), "assumed (-paid; make scale's paid scenario)"},
+		{"Scheduler API call", fmt.Sprintf("%.0f ms", f.schedulerCallMs), "assumed (-scheduler-ms)"},
+		{"billed per recharge-expiry invocation", fmt.Sprintf("%.0f ms", f.expiryBilledMs()), "GetSchedule + CreateSchedule, the cold share"},
+		{"billed per recharge-notify invocation", fmt.Sprintf("%.0f ms", f.notifyBilledMs()), "a close without the round trip to WeChat Pay"},
+		{"recharge-expiry's log per request", fmt.Sprintf("%.0f bytes", f.logBytesExpiry), "measured under the emulator (make demo's whole life, 2026-12-03)"},
+		{"recharge-notify's log per notification", fmt.Sprintf("%.0f bytes", f.logBytesNotify), "measured under the emulator (make demo's whole life, 2026-12-03)"},
 	}
 	for _, r := range rows {
 		fmt.Fprintf(w, "| %s | %s | %s |\n", r[0], r[1], r[2])
@@ -380,51 +507,9 @@ func printRegion(w io.Writer, f figures, r report) {
 	fmt.Fprintf(w, "## %s (prices in %s)\n\n", pr.region, pr.currency)
 	fmt.Fprintf(w, "Round trip to WeChat Pay %.0f ms. Billed per invocation: API %.0f ms; queue batch of %.0f %.0f ms (%.1f ms a close).\n\n",
 		r.rttMs, r.api.billedMs, f.batch, r.queue.billedMs, r.queue.billedMs/f.batch)
-	fmt.Fprintf(w, "| line | price | API: quantity | API: cost | queue: quantity | queue: cost | source |\n")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
-	var sources []price
-	ref := func(p price) int {
-		for i, s := range sources {
-			if s.source == p.source && s.read == p.read {
-				return i + 1
-			}
-		}
-		sources = append(sources, p)
-		return len(sources)
-	}
-	byName := map[string][2]*line{}
-	var order []string
-	for _, pth := range []path{r.api, r.queue} {
-		for i := range pth.lines {
-			l := &pth.lines[i]
-			e, ok := byName[l.name]
-			if !ok {
-				order = append(order, l.name)
-			}
-			if pth.name == r.api.name {
-				e[0] = l
-			} else {
-				e[1] = l
-			}
-			byName[l.name] = e
-		}
-	}
-	for _, name := range order {
-		e := byName[name]
-		p := e[0]
-		if p == nil {
-			p = e[1]
-		}
-		cells := [4]string{"—", "—", "—", "—"}
-		for k, l := range e {
-			if l != nil {
-				cells[2*k] = fmt.Sprintf("%s %s", qty(l.quantity), l.unit)
-				cells[2*k+1] = money(pr, l.cost())
-			}
-		}
-		fmt.Fprintf(w, "| %s | %s%s %s | %s | %s | %s | %s | [%d] |\n",
-			name, pr.symbol, num(p.p.value), p.p.unit, cells[0], cells[1], cells[2], cells[3], ref(p.p))
-	}
+	src := &sourceList{}
+	ref := src.ref
+	printPaths(w, pr, r.api, r.queue, [2]string{"API", "queue"}, false, src)
 	fmt.Fprintf(w, "| **per %s closes** | | | **%s** | | **%s** | |\n\n", count(f.closes), money(pr, r.api.total()), money(pr, r.queue.total()))
 	if pr.currency != "USD" {
 		fmt.Fprintf(w, "At %.1f CNY a USD: API ≈ $%.2f, queue ≈ $%.2f.\n\n", cnyPerUSD, r.api.total()/cnyPerUSD, r.queue.total()/cnyPerUSD)
@@ -448,12 +533,96 @@ func printRegion(w io.Writer, f figures, r report) {
 		f.fargateTasks, f.fargateVCPU, f.fargateGB, money(pr, r.container), refs(ref(pr.fargateVCPUHour), ref(pr.fargateGBHour)),
 		money(pr, r.albMonth), ref(pr.albHour), qty(r.crossQueue), qty(r.crossAPI))
 
+	src.print(w)
+}
+
+// sourceList numbers the sources of one region's tables.
+type sourceList []price
+
+func (s *sourceList) ref(p price) int {
+	for i, q := range *s {
+		if q.source == p.source && q.read == p.read {
+			return i + 1
+		}
+	}
+	*s = append(*s, p)
+	return len(*s)
+}
+
+func (s sourceList) print(w io.Writer) {
 	fmt.Fprintln(w, "Sources:")
 	fmt.Fprintln(w)
-	for i, s := range sources {
-		fmt.Fprintf(w, "%d. %s — %s\n", i+1, s.source, s.read)
+	for i, p := range s {
+		fmt.Fprintf(w, "%d. %s — %s\n", i+1, p.source, p.read)
 	}
 	fmt.Fprintln(w)
+}
+
+// printPaths prints two paths side by side, a line each path has in one row,
+// the lines only the second has after the first's (interleave false) or after
+// the second's line before them (interleave true). A price without a source is
+// computed from a table above.
+func printPaths(w io.Writer, pr prices, a, b path, heads [2]string, interleave bool, src *sourceList) {
+	fmt.Fprintf(w, "| line | price | %[1]s: quantity | %[1]s: cost | %[2]s: quantity | %[2]s: cost | source |\n", heads[0], heads[1])
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
+	byName := map[string][2]*line{}
+	var order []string
+	for k, pth := range []path{a, b} {
+		at := 0
+		for i := range pth.lines {
+			l := &pth.lines[i]
+			e, ok := byName[l.name]
+			if !ok {
+				if !interleave {
+					at = len(order)
+				}
+				order = slices.Insert(order, at, l.name)
+			}
+			at = slices.Index(order, l.name) + 1
+			e[k] = l
+			byName[l.name] = e
+		}
+	}
+	for _, name := range order {
+		e := byName[name]
+		p := e[0]
+		if p == nil {
+			p = e[1]
+		}
+		cells := [4]string{"—", "—", "—", "—"}
+		for k, l := range e {
+			if l != nil {
+				cells[2*k] = fmt.Sprintf("%s %s", qty(l.quantity), l.unit)
+				cells[2*k+1] = money(pr, l.cost())
+			}
+		}
+		priceCell := fmt.Sprintf("%s%s %s", pr.symbol, num(p.p.value), p.p.unit)
+		source := "above"
+		if p.p.source != "" {
+			source = fmt.Sprintf("[%d]", src.ref(p.p))
+		} else {
+			priceCell = fmt.Sprintf("%s %s", money(pr, p.p.value), p.p.unit)
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", name, priceCell, cells[0], cells[1], cells[2], cells[3], source)
+	}
+}
+
+// printLife prints a region's whole-life table: a million recharges, each
+// asked for, closed if unpaid, notified.
+func printLife(w io.Writer, f figures, r report) {
+	pr := r.pr
+	fmt.Fprintf(w, "## The whole life in %s: per million recharges (prices in %s)\n\n", pr.region, pr.currency)
+	fmt.Fprintf(w, "Per million *recharges*, not closes: every recharge's expiry request and schedule, the close of the %.0f %% not paid "+
+		"before the deadline (their schedules fire; the paid ones' are deleted and never fire), and WeChat Pay's one notification each. "+
+		"Billed per invocation: recharge-expiry %.0f ms, recharge-notify %.0f ms. Scheduler bills invocations, not API calls.\n\n",
+		(1-f.paid)*100, f.expiryBilledMs(), f.notifyBilledMs())
+	src := &sourceList{}
+	printPaths(w, pr, r.lifeEvent, r.lifeAPI, [2]string{"expiry by event", "expiry by API PUT"}, true, src)
+	fmt.Fprintf(w, "| **per million recharges, %.0f %% paid** | | | **%s** | | **%s** | |\n\n", f.paid*100, money(pr, r.lifeEvent.total()), money(pr, r.lifeAPI.total()))
+	if pr.currency != "USD" {
+		fmt.Fprintf(w, "At %.1f CNY a USD: by event ≈ $%.2f, by API PUT ≈ $%.2f.\n\n", cnyPerUSD, r.lifeEvent.total()/cnyPerUSD, r.lifeAPI.total()/cnyPerUSD)
+	}
+	src.print(w)
 }
 
 // refs prints source numbers once each.

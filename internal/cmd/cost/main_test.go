@@ -188,3 +188,91 @@ func TestRunPrintsBothRegionsAndTheAnswer(t *testing.T) {
 		t.Error("a batch of 0 accepted")
 	}
 }
+
+// A million recharges with round inputs: 1 GB, no CPU, 10 ms a Scheduler call,
+// 20 ms a PutEvents call, no cold starts; 1 GB of each function's log lines.
+func TestWholeLifeKnownInputsGiveKnownCosts(t *testing.T) {
+	f := defaults()
+	f.memoryMB, f.cpuMsFullCore, f.coldShare, f.putEventsMs, f.schedulerCallMs = 1024, 0, 0, 20, 10
+	f.logBytesExpiry, f.logBytesNotify, f.platformBytes = bytesPerGB/1e6, bytesPerGB/1e6, 0
+	f.paid = 0.3
+	r := f.compute(usEast1, 100)
+	if f.expiryBilledMs() != 20 || f.notifyBilledMs() != 20 {
+		t.Fatalf("billed ms: expiry %v, notify %v; want 20 and 20", f.expiryBilledMs(), f.notifyBilledMs())
+	}
+	perClose := r.queue.total() / f.closes
+	cases := []struct {
+		p    path
+		name string
+		qty  float64
+		cost float64
+	}{
+		{r.lifeEvent, "Expiry request: PutEvents on the requests bus", 1e6, 1.00},
+		{r.lifeAPI, "Expiry request: HTTP API PUT …/expiry", 1e6, 1.00},
+		{r.lifeEvent, "recharge-expiry: Lambda requests", 1e6, 0.20},
+		{r.lifeEvent, "recharge-expiry: Lambda duration", 20_000, 20_000 * 0.0000133334}, // 1e6 × 0.02 s × 1 GB
+		{r.lifeEvent, "recharge-expiry: log lines (its own + START/END/REPORT)", 1, 0.50},
+		{r.lifeEvent, "Scheduler API calls (Get/CreateSchedule, DeleteSchedule)", 3e6, 0},
+		{r.lifeEvent, lifeClosesLine, 700_000, 700_000 * perClose},
+		{r.lifeEvent, "Notification: HTTP API POST to NotifyUrl", 1e6, 1.00},
+		{r.lifeEvent, "recharge-notify: Lambda requests", 1e6, 0.20},
+		{r.lifeEvent, "recharge-notify: Lambda duration", 20_000, 20_000 * 0.0000133334},
+		{r.lifeEvent, "recharge-notify: log lines (its own + START/END/REPORT)", 1, 0.50},
+		{r.lifeEvent, "DynamoDB read (dedupe check, strongly consistent)", 1e6, 0.125},
+		{r.lifeEvent, "DynamoDB write (dedupe mark)", 1e6, 0.625},
+		{r.lifeEvent, "EventBridge PutEvents (Recharge Succeeded / Closed)", 1e6, 1.00},
+	}
+	for _, c := range cases {
+		l := lineNamed(t, c.p, c.name)
+		if !near(l.quantity, c.qty) || !near(l.cost(), c.cost) {
+			t.Errorf("%s / %s: %v units costing %v; want %v costing %v", c.p.name, c.name, l.quantity, l.cost(), c.qty, c.cost)
+		}
+	}
+	// Expiry: 1 + 0.2 + 0.266668 + 0.5; closes 0.7 × the queue path; notification: 1 + 0.2 + 0.266668 + 0.5 + 0.125 + 0.625 + 1.
+	wantExpiry, wantNotify := 1+0.2+20_000*0.0000133334+0.5, 1+0.2+20_000*0.0000133334+0.5+0.125+0.625+1
+	for _, p := range []path{r.lifeEvent, r.lifeAPI} {
+		if got := lifePart(p, expiryPart); !near(got, wantExpiry) {
+			t.Errorf("%s: expiry part %v, want %v", p.name, got, wantExpiry)
+		}
+		if got := lifePart(p, notifyPart); !near(got, wantNotify) {
+			t.Errorf("%s: notification part %v, want %v", p.name, got, wantNotify)
+		}
+		if want := wantExpiry + 0.7*r.queue.total() + wantNotify; !near(p.total(), want) {
+			t.Errorf("%s: %v per million recharges, want %v", p.name, p.total(), want)
+		}
+	}
+}
+
+// Every recharge paid in time: no schedule fires, no close, only the request
+// and the notification. None paid: every recharge costs a close on top.
+func TestWholeLifePaidShareDecidesTheCloses(t *testing.T) {
+	for _, pr := range []prices{usEast1, cnNorth1} {
+		paid, unpaid := defaults(), defaults()
+		paid.paid, unpaid.paid = 1, 0
+		a, b := paid.compute(pr, 200), unpaid.compute(pr, 200)
+		for _, p := range []path{a.lifeEvent, a.lifeAPI} {
+			if l := lineNamed(t, p, lifeClosesLine); l.quantity != 0 || l.cost() != 0 {
+				t.Errorf("%s, %s, all paid: %v closes costing %v, want none", pr.region, p.name, l.quantity, l.cost())
+			}
+			if got, want := p.total(), lifePart(p, expiryPart)+lifePart(p, notifyPart); !near(got, want) || lifePart(p, notifyPart) <= 0 {
+				t.Errorf("%s, %s, all paid: %v, want the request and the notification's %v alone", pr.region, p.name, got, want)
+			}
+		}
+		for i, p := range []path{b.lifeEvent, b.lifeAPI} {
+			if l := lineNamed(t, p, lifeClosesLine); l.quantity != 1e6 || !near(l.cost(), b.queue.total()) {
+				t.Errorf("%s, %s, none paid: %v closes costing %v, want 1e6 costing the queue path's %v", pr.region, p.name, l.quantity, l.cost(), b.queue.total())
+			}
+			allPaid := []path{a.lifeEvent, a.lifeAPI}[i]
+			if got := p.total() - allPaid.total(); !near(got, b.queue.total()) {
+				t.Errorf("%s, %s: none paid costs %v more than all paid, want a million closes' %v", pr.region, p.name, got, b.queue.total())
+			}
+		}
+	}
+	var out bytes.Buffer
+	if err := run([]string{"-paid", "1.5"}, &out); err == nil {
+		t.Error("a paid share of 1.5 accepted")
+	}
+	if err := run([]string{"-paid", "0"}, &out); err != nil || !strings.Contains(out.String(), "per million recharges, 0 % paid") {
+		t.Errorf("-paid 0: %v, or no whole-life total printed", err)
+	}
+}

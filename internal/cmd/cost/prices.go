@@ -26,6 +26,8 @@ type prices struct {
 	metric, alarmMetric            price // per custom metric a month; per standard alarm metric a month
 	fargateVCPUHour, fargateGBHour price // Linux/ARM, per vCPU-hour and GB-hour
 	albHour                        price // per load balancer hour, without LCUs
+	ddbRead, ddbWrite              price // per million on-demand read / write request units
+	schedulerAPI                   price // per million Scheduler API calls (Create/Get/DeleteSchedule)
 }
 
 const (
@@ -77,6 +79,14 @@ var usEast1 = prices{
 		"https://www.vantage.sh/blog/fargate-pricing (us-east-1)", readToday},
 	albHour: price{0.0225, "per Application Load Balancer hour (LCUs extra)",
 		"https://aws.amazon.com/elasticloadbalancing/pricing/", notReread},
+	ddbRead: price{0.125, "per 1M on-demand read request units (a strongly consistent read up to 4 KB is one)",
+		"https://airbyte.com/data-engineering-resources/dynamodb-pricing (US East, after the November 2024 cut; July 2025)", readToday},
+	ddbWrite: price{0.625, "per 1M on-demand write request units (a write up to 1 KB is one)",
+		"https://airbyte.com/data-engineering-resources/dynamodb-pricing (US East, after the November 2024 cut; July 2025)", readToday},
+	// The Scheduler source above prices Scheduler per invocation only, and
+	// this one says so outright: creating (and deleting) schedules is not billed.
+	schedulerAPI: price{0, "Scheduler API calls are not billed, only invocations",
+		"https://awsnegotiations.com/eventbridge-scheduler-cost (\"Creating and storing schedules is included; you pay for firing them\", May 2026)", readToday},
 }
 
 // cnNorth1 is the Beijing region, operated by Sinnet; prices are in CNY.
@@ -102,6 +112,9 @@ var cnNorth1 = prices{
 	fargateVCPUHour: cny(usEast1.fargateVCPUHour, "https://www.amazonaws.cn/en/fargate/pricing/"),
 	fargateGBHour:   cny(usEast1.fargateGBHour, "https://www.amazonaws.cn/en/fargate/pricing/"),
 	albHour:         cny(usEast1.albHour, "https://www.amazonaws.cn/en/elasticloadbalancing/pricing/"),
+	ddbRead:         cny(usEast1.ddbRead, "https://www.amazonaws.cn/en/dynamodb/pricing/"),
+	ddbWrite:        cny(usEast1.ddbWrite, "https://www.amazonaws.cn/en/dynamodb/pricing/"),
+	schedulerAPI:    cny(usEast1.schedulerAPI, "https://www.amazonaws.cn/en/eventbridge/pricing/"),
 }
 
 // cny is the placeholder for a China price not found: the US one, converted.
