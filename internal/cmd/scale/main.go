@@ -1002,7 +1002,14 @@ func (a *arrivals) take(bus, source, detailType, detail string, at time.Time) {
 		return
 	}
 	// Re-encoded with its keys sorted: the same outcome however it was spelled.
-	canonical, err := json.Marshal(d)
+	// A GAVE_UP is the same outcome whatever tries it counts: SQS may deliver
+	// a record once more (at least once), and that receive counts one more.
+	same := d
+	if e, _ := d["error"].(map[string]any); detailType == outcome.Failed && e["code"] == closer.CodeGaveUp {
+		same = maps.Clone(d)
+		same["error"] = map[string]any{"code": closer.CodeGaveUp}
+	}
+	canonical, err := json.Marshal(same)
 	if err != nil {
 		a.malformed++
 		return
