@@ -53,17 +53,7 @@ func TestNotifyAccessMatrix(t *testing.T) {
 	requireTools(t)
 	for _, region := range []string{"us-east-1", "cn-north-1"} {
 		t.Run(region, func(t *testing.T) {
-			rs := notifyRows(expand(t, region, params(region)))
-			vs := evaluate(t, rs, true)
-			for i, r := range rs {
-				if vs[i].Decision != r.want {
-					t.Errorf("%s: %s, want %s", r.name, vs[i].Decision, r.want)
-				}
-				if len(vs[i].IgnoredContextKeys) > 0 {
-					t.Errorf("%s: the evaluator ignored context keys %v", r.name, vs[i].IgnoredContextKeys)
-				}
-				t.Logf("%-70s %s", r.name, vs[i].Decision)
-			}
+			judge(t, notifyRows(expand(t, region, params(region))))
 		})
 	}
 }

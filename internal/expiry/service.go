@@ -278,17 +278,41 @@ func (s *Service) send(ctx context.Context, req Request, wait time.Duration) err
 	return nil
 }
 
-// definition is the whole schedule for req at at: CreateSchedule and
-// UpdateSchedule both take all of it.
-func (s *Service) definition(req Request, at time.Time) (expr string, tz string, target *schedtypes.Target) {
-	return "at(" + ceilSecond(at).UTC().Format(atLayout) + ")", "UTC", &schedtypes.Target{
-		Arn:     aws.String(s.stack.QueueARN),
-		RoleArn: aws.String(s.stack.RoleARN),
-		Input:   aws.String(body(req)),
-		// Delivery retries, then the dead-letter queue; once on the expiry queue, the queue's
-		// redrive policy keeps what the function cannot close.
-		RetryPolicy:      &schedtypes.RetryPolicy{MaximumRetryAttempts: aws.Int32(5), MaximumEventAgeInSeconds: aws.Int32(3600)},
-		DeadLetterConfig: &schedtypes.DeadLetterConfig{Arn: aws.String(s.stack.DeadLetterARN)},
+// definition is the whole schedule for req at at, as UpdateSchedule takes it
+// (CreateSchedule takes the same, see creation): enabled, or, for a
+// cancelled expiry, disabled.
+func (s *Service) definition(req Request, name string, at time.Time, cancelled bool) *scheduler.UpdateScheduleInput {
+	state := schedtypes.ScheduleStateEnabled
+	if cancelled {
+		state = schedtypes.ScheduleStateDisabled
+	}
+	return &scheduler.UpdateScheduleInput{
+		Name: aws.String(name), GroupName: aws.String(s.stack.Group),
+		ScheduleExpression:         aws.String("at(" + ceilSecond(at).UTC().Format(atLayout) + ")"),
+		ScheduleExpressionTimezone: aws.String("UTC"),
+		FlexibleTimeWindow:         &schedtypes.FlexibleTimeWindow{Mode: schedtypes.FlexibleTimeWindowModeOff},
+		ActionAfterCompletion:      schedtypes.ActionAfterCompletionDelete,
+		State:                      state,
+		Description:                description(req, cancelled),
+		Target: &schedtypes.Target{
+			Arn:     aws.String(s.stack.QueueARN),
+			RoleArn: aws.String(s.stack.RoleARN),
+			Input:   aws.String(body(req)),
+			// Delivery retries, then the dead-letter queue; once on the expiry queue, the queue's
+			// redrive policy keeps what the function cannot close.
+			RetryPolicy:      &schedtypes.RetryPolicy{MaximumRetryAttempts: aws.Int32(5), MaximumEventAgeInSeconds: aws.Int32(3600)},
+			DeadLetterConfig: &schedtypes.DeadLetterConfig{Arn: aws.String(s.stack.DeadLetterARN)},
+		},
+	}
+}
+
+// creation is a definition as CreateSchedule takes it.
+func creation(d *scheduler.UpdateScheduleInput) *scheduler.CreateScheduleInput {
+	return &scheduler.CreateScheduleInput{
+		Name: d.Name, GroupName: d.GroupName,
+		ScheduleExpression: d.ScheduleExpression, ScheduleExpressionTimezone: d.ScheduleExpressionTimezone,
+		FlexibleTimeWindow: d.FlexibleTimeWindow, ActionAfterCompletion: d.ActionAfterCompletion,
+		State: d.State, Description: d.Description, Target: d.Target,
 	}
 }
 
@@ -306,14 +330,9 @@ func ceilSecond(t time.Time) time.Time {
 // marked with the later request's time) for a later or equal one. When the
 // schedule found stands over req, it is left alone and returned.
 func (s *Service) schedule(ctx context.Context, req Request, name string, at time.Time) (*scheduler.GetScheduleOutput, error) {
-	expr, tz, target := s.definition(req, at)
-	_, err := s.sched.CreateSchedule(ctx, &scheduler.CreateScheduleInput{
-		Name: aws.String(name), GroupName: aws.String(s.stack.Group),
-		ScheduleExpression: aws.String(expr), ScheduleExpressionTimezone: aws.String(tz),
-		FlexibleTimeWindow:    &schedtypes.FlexibleTimeWindow{Mode: schedtypes.FlexibleTimeWindowModeOff},
-		ActionAfterCompletion: schedtypes.ActionAfterCompletionDelete,
-		Description:           description(req, false), Target: target,
-	})
+	def := s.definition(req, name, at, false)
+	expr, tz, target := aws.ToString(def.ScheduleExpression), aws.ToString(def.ScheduleExpressionTimezone), def.Target
+	_, err := s.sched.CreateSchedule(ctx, creation(def))
 	var conflict *schedtypes.ConflictException
 	if !errors.As(err, &conflict) {
 		if err != nil {
@@ -335,15 +354,7 @@ func (s *Service) schedule(ctx context.Context, req Request, name string, at tim
 	if current && aws.ToString(got.ScheduleExpression) == expr && aws.ToString(got.ScheduleExpressionTimezone) == tz && sameTarget(got.Target, target) {
 		return nil, nil
 	}
-	_, err = s.sched.UpdateSchedule(ctx, &scheduler.UpdateScheduleInput{
-		Name: aws.String(name), GroupName: aws.String(s.stack.Group),
-		ScheduleExpression: aws.String(expr), ScheduleExpressionTimezone: aws.String(tz),
-		FlexibleTimeWindow:    &schedtypes.FlexibleTimeWindow{Mode: schedtypes.FlexibleTimeWindowModeOff},
-		ActionAfterCompletion: schedtypes.ActionAfterCompletionDelete,
-		State:                 schedtypes.ScheduleStateEnabled,
-		Description:           description(req, false), Target: target,
-	})
-	if err != nil {
+	if _, err = s.sched.UpdateSchedule(ctx, def); err != nil {
 		return nil, awsFault("move the expiry schedule", err)
 	}
 	return nil, nil
@@ -352,20 +363,12 @@ func (s *Service) schedule(ctx context.Context, req Request, name string, at tim
 // tombstone is the disabled schedule of a cancelled expiry: it never runs, and
 // lies TombstoneFor ahead so that, were it enabled by hand, it would fire only
 // after every deadline the recharge could have had.
-func (s *Service) tombstone(req Request) (expr, tz string, target *schedtypes.Target) {
-	return s.definition(req, s.now().Add(TombstoneFor))
+func (s *Service) tombstone(req Request, name string) *scheduler.UpdateScheduleInput {
+	return s.definition(req, name, s.now().Add(TombstoneFor), true)
 }
 
 func (s *Service) createTombstone(ctx context.Context, req Request, name string) error {
-	expr, tz, target := s.tombstone(req)
-	_, err := s.sched.CreateSchedule(ctx, &scheduler.CreateScheduleInput{
-		Name: aws.String(name), GroupName: aws.String(s.stack.Group),
-		ScheduleExpression: aws.String(expr), ScheduleExpressionTimezone: aws.String(tz),
-		FlexibleTimeWindow:    &schedtypes.FlexibleTimeWindow{Mode: schedtypes.FlexibleTimeWindowModeOff},
-		ActionAfterCompletion: schedtypes.ActionAfterCompletionDelete,
-		State:                 schedtypes.ScheduleStateDisabled,
-		Description:           description(req, true), Target: target,
-	})
+	_, err := s.sched.CreateSchedule(ctx, creation(s.tombstone(req, name)))
 	var conflict *schedtypes.ConflictException
 	if errors.As(err, &conflict) {
 		// A request created the schedule since it was read: the caller's retry
@@ -380,16 +383,7 @@ func (s *Service) createTombstone(ctx context.Context, req Request, name string)
 }
 
 func (s *Service) updateTombstone(ctx context.Context, req Request, name string) error {
-	expr, tz, target := s.tombstone(req)
-	_, err := s.sched.UpdateSchedule(ctx, &scheduler.UpdateScheduleInput{
-		Name: aws.String(name), GroupName: aws.String(s.stack.Group),
-		ScheduleExpression: aws.String(expr), ScheduleExpressionTimezone: aws.String(tz),
-		FlexibleTimeWindow:    &schedtypes.FlexibleTimeWindow{Mode: schedtypes.FlexibleTimeWindowModeOff},
-		ActionAfterCompletion: schedtypes.ActionAfterCompletionDelete,
-		State:                 schedtypes.ScheduleStateDisabled,
-		Description:           description(req, true), Target: target,
-	})
-	if err != nil {
+	if _, err := s.sched.UpdateSchedule(ctx, s.tombstone(req, name)); err != nil {
 		return awsFault("cancel the expiry", err)
 	}
 	return nil

@@ -15,16 +15,7 @@ import (
 // unchanged against the simulator: its signed requests must be accepted, forged
 // ones refused, and every 2xx answer must pass its own verification.
 func TestNodeSDKTalksToTheSimulator(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: the Node SDK is left to the full suite (make test)")
-	}
-	dir := filepath.Join("testdata", "nodesdk")
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "wechatpay-axios-plugin")); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("the Node SDK is not installed: run npm ci --prefix %s", dir)
-		}
-		t.Skipf("the Node SDK is not installed (npm ci --prefix %s)", dir)
-	}
+	dir := nodeSDK(t)
 	k := testKeys(t)
 	other, err := simulator.GenerateKeys(k.MchID)
 	if err != nil {
@@ -89,4 +80,21 @@ func TestNodeSDKTalksToTheSimulator(t *testing.T) {
 			}
 		})
 	}
+}
+
+// nodeSDK is the Node SDK's directory; without it installed the test skips,
+// and fails under CI. -short leaves it to the full suite.
+func nodeSDK(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: the Node SDK is left to the full suite (make test)")
+	}
+	dir := filepath.Join("testdata", "nodesdk")
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "wechatpay-axios-plugin")); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("the Node SDK is not installed: run npm ci --prefix %s", dir)
+		}
+		t.Skipf("the Node SDK is not installed (npm ci --prefix %s)", dir)
+	}
+	return dir
 }

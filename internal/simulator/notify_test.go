@@ -491,16 +491,7 @@ func TestStateDirKeepsTheAPIv3Key(t *testing.T) {
 // Node SDK's own Rsa.verify and Aes.AesGcm, and that the same check refuses
 // the notification once a byte of its body is changed.
 func TestNodeSDKAcceptsTheNotifications(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: the Node SDK is left to the full suite (make test)")
-	}
-	dir := filepath.Join("testdata", "nodesdk")
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "wechatpay-axios-plugin")); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("the Node SDK is not installed: run npm ci --prefix %s", dir)
-		}
-		t.Skipf("the Node SDK is not installed (npm ci --prefix %s)", dir)
-	}
+	dir := nodeSDK(t)
 	k := testKeys(t)
 	var (
 		mu   sync.Mutex
