@@ -11,11 +11,17 @@
 //     ApproximateReceiveCount, SentTimestamp and its message attributes);
 //     each instance paces itself at R / C, knows the queue's maxReceiveCount
 //     as EXPIRY_MAX_RECEIVE_COUNT, and copies back the records that got no
-//     turn or failed for the first time, as main builds it. moto scans a queue's every message on each send, receive and
-//     delete (about 12 µs a message and operation: 240 ms a send at 20,000
-//     waiting), which AWS does not; so the burst is spread over -shards
-//     queues, redriving to one dead-letter queue, and every poller takes
-//     batches from all of them in turn, as the mapping's pollers share one.
+//     turn or failed for the first time, as main builds it. moto scans a
+//     queue's every message on each send, receive and delete (about 12 µs a
+//     message and operation: 240 ms a send at 20,000 waiting), and a receive
+//     scans it again for every message it returns (moto reads the queue's
+//     attributes to check each one's retention); AWS does neither. So the
+//     burst is spread over -shards queues — by default one batch to a queue:
+//     at two batches to a queue a receive took ~600 ms in moto under this
+//     load, slower than an invocation, and the instances waited for batches
+//     the mapping would have had ready — redriving to one dead-letter queue,
+//     and every poller takes batches from all of them in turn, as the
+//     mapping's pollers share one.
 //     Outcomes go through the real EventBridge adapter and SDK to a local
 //     PutEvents endpoint that takes every entry: moto's took ~150 ms a call
 //     under this load, time AWS does not spend and the queue path would be
@@ -148,7 +154,7 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 	fs.IntVar(&o.maxReceive, "max-receive", 15, "the expiry queue's maxReceiveCount, and the function's EXPIRY_MAX_RECEIVE_COUNT")
 	fs.StringVar(&o.paths, "paths", "queue,async,async-best", "which paths to run: queue, async (Lambda's throttling as documented), async-best (throttled events wait in line, undelayed)")
 	fs.DurationVar(&o.limit, "limit", 15*time.Minute, "give up on a path after this long")
-	fs.IntVar(&o.shards, "shards", 1000, "queues the queue path spreads the burst over, to keep moto's per-message scans short")
+	fs.IntVar(&o.shards, "shards", 0, "queues the queue path spreads the burst over, to keep moto's per-message scans short (0: one batch to a queue)")
 	scenarios := fs.String("scenario", "healthy", "which scenarios to run, comma-separated or all: healthy (the paths of -paths on a healthy WeChat Pay), "+
 		"outage-503 and outage-429 (the queue path only, WeChat Pay answering every request 503 SERVICE_UNAVAILABLE, or 429 RATELIMIT_EXCEEDED, for -outage from -outage-at into the burst), "+
 		"paid (the queue path after every expiry is scheduled and -paid of the recharges are paid before the deadline; beside a healthy queue path)")
@@ -160,6 +166,10 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 	}
 	if o.paid < 0 || o.paid > 1 {
 		return fmt.Errorf("-paid: %v is not a share between 0 and 1", o.paid)
+	}
+	if o.shards <= 0 {
+		per := min(max(o.batch, 1), 10) // what one receive takes
+		o.shards = max(1, (o.n+per-1)/per)
 	}
 	runs, err := scenarioRuns(o, *scenarios)
 	if err != nil {
@@ -551,12 +561,13 @@ func runQueue(ctx context.Context, o options, cfg aws.Config, secret string, pro
 
 	l.begin()
 	done := make(chan struct{})
-	var receives, invocations, waiting, invoking, copies atomic.Int64
+	var receives, invocations, waiting, invoking, copies, receiveCalls, receiveTime, emptyReceives atomic.Int64
 	go l.progress(progress, "queue", done, func() string {
 		n := max(invocations.Load(), 1)
-		return fmt.Sprintf("receives %d, copies %d, outage answered %d, invocations %d (each %v, after waiting %v for a batch; publish %v)", receives.Load(), copies.Load(), l.sim.Outaged(), invocations.Load(),
+		return fmt.Sprintf("receives %d, copies %d, outage answered %d, invocations %d (each %v, after waiting %v for a batch; publish %v; ReceiveMessage %v, %d of %d empty)", receives.Load(), copies.Load(), l.sim.Outaged(), invocations.Load(),
 			time.Duration(invoking.Load()/n).Round(time.Millisecond), time.Duration(waiting.Load()/n).Round(time.Millisecond),
-			time.Duration(publishTime.Load()/max(publishCalls.Load(), 1)).Round(time.Millisecond))
+			time.Duration(publishTime.Load()/max(publishCalls.Load(), 1)).Round(time.Millisecond),
+			time.Duration(receiveTime.Load()/max(receiveCalls.Load(), 1)).Round(time.Millisecond), emptyReceives.Load(), receiveCalls.Load())
 	})
 	// The event source mapping: its pollers receive batches ahead of the
 	// instances and delete what they settled afterwards, beside the next
@@ -593,9 +604,13 @@ func runQueue(ctx context.Context, o options, cfg aws.Config, secret string, pro
 			}
 			skipped = 0
 			sh := shards[i]
+			asked := time.Now()
 			got, err := api.ReceiveMessage(pollCtx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(sh.url), MaxNumberOfMessages: int32(min(o.batch, 10)),
 				MessageSystemAttributeNames: recordAttributes, MessageAttributeNames: []string{"All"}})
+			receiveCalls.Add(1)
+			receiveTime.Add(int64(time.Since(asked)))
 			if err != nil || len(got.Messages) == 0 {
+				emptyReceives.Add(1)
 				emptyUntil[i].Store(time.Now().Add(time.Second).UnixNano())
 				continue
 			}
