@@ -125,11 +125,15 @@ func (s *Server) takeFault(op, outRechargeNo string) *Fault {
 // it asks and before the rate limit counts it: WeChat Pay down
 // (503 SERVICE_UNAVAILABLE) or refusing everyone (429 RATELIMIT_EXCEEDED)
 // for minutes, not for a counted number of requests as Inject's faults are.
+// With Every above 1 the outage is partial: it answers one request in Every
+// that arrive in the window (the Every-th, the 2×Every-th, …) and lets the
+// others through — WeChat Pay failing a share of requests for minutes.
 type Outage struct {
 	Start  time.Time
 	Length time.Duration
 	Status int
 	Code   string
+	Every  int
 }
 
 // SetOutage replaces the outage window (Status 503 if zero); the zero Outage
@@ -143,7 +147,7 @@ func (s *Server) SetOutage(o Outage) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.outage = o
+	s.outage, s.inOutage = o, 0
 }
 
 // Outaged is how many requests the outage window answered.
@@ -163,6 +167,9 @@ func (s *Server) down() (status int, code string, ok bool) {
 		return 0, "", false
 	}
 	if now := s.now(); now.Before(o.Start) || !now.Before(o.Start.Add(o.Length)) {
+		return 0, "", false
+	}
+	if s.inOutage++; o.Every > 1 && s.inOutage%o.Every != 0 {
 		return 0, "", false
 	}
 	s.outaged++

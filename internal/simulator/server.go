@@ -58,6 +58,7 @@ type Server struct {
 	closes       int // RECHARGING → CLOSED by a close request
 	outage       Outage
 	outaged      int // requests answered by the outage
+	inOutage     int // requests that arrived in the outage window, answered or let through
 	notify       *notifier
 	admin        *http.ServeMux
 }

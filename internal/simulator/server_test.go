@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -496,5 +497,33 @@ func TestOutageWindow(t *testing.T) {
 	sim.SetOutage(simulator.Outage{})
 	if resp, body := (request{method: "GET", uri: queryURI}).send(t, url, k); resp.StatusCode != 200 {
 		t.Fatalf("no outage: %d %s", resp.StatusCode, body)
+	}
+}
+
+// A partial outage answers one request in Every of those that arrive in its
+// window and serves the others; those it answered count as Outaged, and
+// setting an outage again starts its count afresh.
+func TestPartialOutageAnswersOneRequestInEvery(t *testing.T) {
+	k := testKeys(t)
+	base := time.Now()
+	sim, url := start(t, simulator.WithClock(func() time.Time { return base }), simulator.WithRateLimit(1000, 1000))
+	sim.SetOutage(simulator.Outage{Start: base.Add(-time.Second), Length: time.Minute, Status: http.StatusInternalServerError, Every: 4})
+	var statuses []int
+	for range 8 {
+		resp, body := (request{method: "GET", uri: queryURI}).send(t, url, k)
+		if resp.StatusCode != 200 && errorCode(t, body) != "SYSTEM_ERROR" {
+			t.Fatalf("status %d %s, want 200 or SYSTEM_ERROR", resp.StatusCode, body)
+		}
+		statuses = append(statuses, resp.StatusCode)
+	}
+	if want := []int{200, 200, 200, 500, 200, 200, 200, 500}; !slices.Equal(statuses, want) {
+		t.Fatalf("statuses %v, want %v", statuses, want)
+	}
+	if sim.Outaged() != 2 {
+		t.Fatalf("outaged %d, want 2", sim.Outaged())
+	}
+	sim.SetOutage(simulator.Outage{Start: base.Add(-time.Second), Length: time.Minute, Every: 2})
+	if resp, _ := (request{method: "GET", uri: queryURI}).send(t, url, k); resp.StatusCode != 200 {
+		t.Fatalf("first request of a new partial outage: %d, want 200", resp.StatusCode)
 	}
 }
