@@ -46,9 +46,11 @@
 // recharge and state never may be.
 //
 // Scenarios (-scenario): healthy runs the paths of -paths against a WeChat Pay
-// that only rate-limits; outage-503 and outage-429 run the queue path alone,
-// WeChat Pay answering every request 503 SERVICE_UNAVAILABLE, or 429
-// RATELIMIT_EXCEEDED, for -outage from -outage-at into the burst. Their tables
+// that only rate-limits; outage-503, outage-429 and outage-500 run the queue
+// path alone, WeChat Pay answering every request 503 SERVICE_UNAVAILABLE, 429
+// RATELIMIT_EXCEEDED or 500 SYSTEM_ERROR for -outage from -outage-at into the
+// burst — or, with -outage-every k, one request in k: a partial outage, which
+// cuts the pace without stopping the closes. Their tables
 // add what the receive budget is judged by: dead-lettered expiries (counted in
 // the dead-letter queue), recharges with a GAVE_UP outcome on the bus, requests
 // per recharge outside the outage window (the simulator counts those the
@@ -135,9 +137,11 @@ type options struct {
 	limit      time.Duration
 	shards     int
 	// WeChat Pay answers every request outageStatus (0: never) for outageFor,
-	// from outageAt into the burst.
+	// from outageAt into the burst; with outageEvery above 1, one request in
+	// outageEvery.
 	outageAt, outageFor time.Duration
 	outageStatus        int
+	outageEvery         int
 }
 
 const sub = "1900000109"
@@ -156,10 +160,11 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 	fs.DurationVar(&o.limit, "limit", 15*time.Minute, "give up on a path after this long")
 	fs.IntVar(&o.shards, "shards", 0, "queues the queue path spreads the burst over, to keep moto's per-message scans short (0: one batch to a queue)")
 	scenarios := fs.String("scenario", "healthy", "which scenarios to run, comma-separated or all: healthy (the paths of -paths on a healthy WeChat Pay), "+
-		"outage-503 and outage-429 (the queue path only, WeChat Pay answering every request 503 SERVICE_UNAVAILABLE, or 429 RATELIMIT_EXCEEDED, for -outage from -outage-at into the burst), "+
+		"outage-503, outage-429 and outage-500 (the queue path only, WeChat Pay answering every request — or one in -outage-every — 503 SERVICE_UNAVAILABLE, 429 RATELIMIT_EXCEEDED or 500 SYSTEM_ERROR, for -outage from -outage-at into the burst; not in all), "+
 		"paid (the queue path after every expiry is scheduled and -paid of the recharges are paid before the deadline; beside a healthy queue path)")
 	fs.DurationVar(&o.outageFor, "outage", 120*time.Second, "how long the outage scenarios' outage lasts")
 	fs.DurationVar(&o.outageAt, "outage-at", 20*time.Second, "when into the burst the outage starts")
+	fs.IntVar(&o.outageEvery, "outage-every", 1, "the outage scenarios answer one request in this many that arrive in the outage (1: every one; 10: a tenth — a partial outage)")
 	fs.Float64Var(&o.paid, "paid", 0.3, "the share of recharges the paid scenario pays before the deadline")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -243,7 +248,8 @@ type scenarioRun struct {
 }
 
 // outageStatuses are the outage scenarios' answers.
-var outageStatuses = map[string]int{"outage-503": http.StatusServiceUnavailable, "outage-429": http.StatusTooManyRequests}
+var outageStatuses = map[string]int{"outage-503": http.StatusServiceUnavailable, "outage-429": http.StatusTooManyRequests,
+	"outage-500": http.StatusInternalServerError}
 
 // scenarioRuns reads -scenario: the healthy one runs the paths of -paths; an
 // outage one runs the queue path alone, the path whose receive budget it
@@ -263,7 +269,7 @@ func scenarioRuns(o options, list string) ([]scenarioRun, error) {
 			sc.o.outageFor, sc.paths = 0, []string{"paid"}
 		default:
 			if sc.o.outageStatus = outageStatuses[name]; sc.o.outageStatus == 0 {
-				return nil, fmt.Errorf("-scenario: %q is none of healthy, outage-503, outage-429, paid, all", name)
+				return nil, fmt.Errorf("-scenario: %q is none of healthy, outage-503, outage-429, outage-500, paid, all", name)
 			}
 		}
 		runs = append(runs, sc)
@@ -315,7 +321,11 @@ func (r result) drainText() string {
 func (r result) print(w io.Writer, o options) {
 	fmt.Fprintf(w, "\n%s, %s path — N %d, R %.0f/s, L %v, C %d, maxReceiveCount %d\n", o.scenario, r.name, o.n, o.rate, o.latency, o.instances, o.maxReceive)
 	if o.outageStatus != 0 {
-		fmt.Fprintf(w, "WeChat Pay answers every request %d from %v to %v into the burst\n", o.outageStatus, o.outageAt, o.outageAt+o.outageFor)
+		which := "every request"
+		if o.outageEvery > 1 {
+			which = fmt.Sprintf("one request in %d", o.outageEvery)
+		}
+		fmt.Fprintf(w, "WeChat Pay answers %s %d from %v to %v into the burst\n", which, o.outageStatus, o.outageAt, o.outageAt+o.outageFor)
 	}
 	fmt.Fprintln(w, "| figure | value |")
 	fmt.Fprintln(w, "|---|---|")
@@ -479,7 +489,7 @@ func (l *load) finish(r *result) {
 func (l *load) begin() {
 	l.start = time.Now()
 	if l.o.outageStatus != 0 {
-		l.sim.SetOutage(simulator.Outage{Start: l.start.Add(l.o.outageAt), Length: l.o.outageFor, Status: l.o.outageStatus})
+		l.sim.SetOutage(simulator.Outage{Start: l.start.Add(l.o.outageAt), Length: l.o.outageFor, Status: l.o.outageStatus, Every: l.o.outageEvery})
 	}
 }
 
