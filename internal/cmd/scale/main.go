@@ -42,8 +42,9 @@
 // the function believes it published: a publisher that drops or mangles an
 // entry shows as a shortfall. Delivery is at least once — SQS may hand a
 // message to two pollers, Lambda retries — so the same outcome may arrive
-// twice; that is counted and shown, while two different outcomes for one
-// recharge and state never may be.
+// twice; that is counted and shown, while outcomes of one recharge that
+// contradict each other — two ends (CLOSED, SUCCESS, refused), or one end
+// announced with different details — never may be.
 //
 // Scenarios (-scenario): healthy runs the paths of -paths against a WeChat Pay
 // that only rate-limits; outage-503, outage-429 and outage-500 run the queue
@@ -295,7 +296,7 @@ type result struct {
 	closes       int // RECHARGING → CLOSED in WeChat Pay's books
 	expiries     int // put on the queue: every recharge, or those still scheduled at the deadline
 	repeats      int // outcome events that arrived again, identical to one before: at-least-once delivery
-	conflicts    int // (out_recharge_no, recharge_state) pairs that arrived with more than one distinct outcome
+	conflicts    int // recharges announced in two ends that cannot both hold, or twice in one end with different outcomes
 	malformed    int // entries that are no outcome on the bus from the source, or a Recharge Closed of a recharge not CLOSED
 	p50, p99     time.Duration
 	gaveUp       time.Duration // the path's time limit, when it ran out
@@ -972,6 +973,7 @@ type arrivals struct {
 
 	mu        sync.Mutex
 	outcomes  map[outcomeKey]map[string]int // each distinct outcome (detail-type and detail) → how often it arrived
+	ends      map[string]map[string]bool    // out_recharge_no → the ends its outcomes announced (see endOf)
 	closedAt  map[string]time.Time          // out_recharge_no → when its first Recharge Closed arrived
 	gaveUp    map[string]bool               // out_recharge_no → a GAVE_UP outcome arrived
 	kinds     map[string]map[string]int     // out_recharge_no → detail-type → entries that arrived
@@ -982,8 +984,8 @@ type arrivals struct {
 type outcomeKey struct{ outRechargeNo, state string }
 
 func newArrivals(bus, source string) *arrivals {
-	return &arrivals{bus: bus, source: source, outcomes: map[outcomeKey]map[string]int{}, closedAt: map[string]time.Time{},
-		gaveUp: map[string]bool{}, kinds: map[string]map[string]int{}}
+	return &arrivals{bus: bus, source: source, outcomes: map[outcomeKey]map[string]int{}, ends: map[string]map[string]bool{},
+		closedAt: map[string]time.Time{}, gaveUp: map[string]bool{}, kinds: map[string]map[string]int{}}
 }
 
 // ServeHTTP answers EventBridge's PutEvents.
@@ -1030,7 +1032,9 @@ func (a *arrivals) take(bus, source, detailType, detail string, at time.Time) {
 	// A GAVE_UP is the same outcome whatever tries it counts: SQS may deliver
 	// a record once more (at least once), and that receive counts one more.
 	same := d
-	if e, _ := d["error"].(map[string]any); detailType == outcome.Failed && e["code"] == closer.CodeGaveUp {
+	e, _ := d["error"].(map[string]any)
+	gaveUp := detailType == outcome.Failed && e["code"] == closer.CodeGaveUp
+	if gaveUp {
 		same = maps.Clone(d)
 		same["error"] = map[string]any{"code": closer.CodeGaveUp}
 	}
@@ -1044,6 +1048,12 @@ func (a *arrivals) take(bus, source, detailType, detail string, at time.Time) {
 		a.outcomes[k] = map[string]int{}
 	}
 	a.outcomes[k][detailType+"\n"+string(canonical)]++
+	if end := endOf(detailType, gaveUp); end != "" {
+		if a.ends[no] == nil {
+			a.ends[no] = map[string]bool{}
+		}
+		a.ends[no][end] = true
+	}
 	if a.kinds[no] == nil {
 		a.kinds[no] = map[string]int{}
 	}
@@ -1051,9 +1061,26 @@ func (a *arrivals) take(bus, source, detailType, detail string, at time.Time) {
 	if _, seen := a.closedAt[no]; !seen && detailType == outcome.Closed {
 		a.closedAt[no] = at
 	}
-	if e, _ := d["error"].(map[string]any); detailType == outcome.Failed && e["code"] == closer.CodeGaveUp {
+	if gaveUp {
 		a.gaveUp[no] = true
 	}
+}
+
+// endOf is the end of a recharge an outcome announces: CLOSED, SUCCESS
+// (Recharge Close Rejected, Recharge Succeeded) or refused while RECHARGING
+// (Recharge Close Failed). A GAVE_UP announces none: it says the recharge may
+// still be open, which no other outcome contradicts. Keyed by recharge_state
+// alone, a close and a refusal of one recharge would never meet.
+func endOf(detailType string, gaveUp bool) string {
+	switch {
+	case detailType == outcome.Closed:
+		return recharge.StateClosed
+	case detailType == outcome.Rejected, detailType == outcome.Succeeded:
+		return recharge.StateSuccess
+	case detailType == outcome.Failed && !gaveUp:
+		return "REFUSED"
+	}
+	return ""
 }
 
 // gaveUpCount is how many recharges a GAVE_UP outcome arrived for.
@@ -1077,23 +1104,32 @@ func (a *arrivals) closedCount() int {
 }
 
 // results: recharges announced closed, outcomes that arrived again,
-// (out_recharge_no, recharge_state) pairs with different outcomes, malformed
-// entries, and the time from start to the last first close.
+// recharges with contradictory outcomes (two ends, or one outcome type of
+// one state arriving with different details), malformed entries, and the
+// time from start to the last first close.
 func (a *arrivals) results(start time.Time) (closed, repeats, conflicts, malformed int, drain time.Duration) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for _, at := range a.closedAt {
 		drain = max(drain, at.Sub(start))
 	}
-	for _, distinct := range a.outcomes {
-		if len(distinct) > 1 {
-			conflicts++
-		}
-		for _, times := range distinct {
+	conflicted := map[string]bool{}
+	for k, distinct := range a.outcomes {
+		types := map[string]int{}
+		for o, times := range distinct {
 			repeats += times - 1
+			dt, _, _ := strings.Cut(o, "\n")
+			if types[dt]++; types[dt] > 1 {
+				conflicted[k.outRechargeNo] = true
+			}
 		}
 	}
-	return len(a.closedAt), repeats, conflicts, a.malformed, drain
+	for no, ends := range a.ends {
+		if len(ends) > 1 {
+			conflicted[no] = true
+		}
+	}
+	return len(a.closedAt), repeats, len(conflicted), a.malformed, drain
 }
 
 func (a *arrivals) delays(start time.Time) (p50, p99 time.Duration) {

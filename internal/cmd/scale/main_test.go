@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -69,6 +70,39 @@ func TestArrivalsCountWhatReachesTheBus(t *testing.T) {
 	closedN, repeats, conflicts, malformed, _ := bus.results(time.Now())
 	if closedN != 2 || repeats != 1 || conflicts != 1 || malformed != 3 {
 		t.Fatalf("closed %d, duplicate deliveries %d, conflicts %d, malformed %d; want 2, 1, 1, 3", closedN, repeats, conflicts, malformed)
+	}
+}
+
+// One recharge announced in two ends that cannot both hold — CLOSED and
+// refused while still RECHARGING, or CLOSED and paid — is a conflict though
+// the two outcomes differ in recharge_state; a GAVE_UP beside a close is not
+// (it says the recharge may still be open), nor is Recharge Succeeded beside
+// a Recharge Close Rejected (both say SUCCESS).
+func TestArrivalsCountContradictoryEnds(t *testing.T) {
+	bus := newArrivals(busName, source)
+	srv := httptest.NewServer(bus)
+	defer srv.Close()
+	p := &publish.EventBridge{API: eventbridge.NewFromConfig(awstest.Config(srv.URL)), Bus: busName, Source: source, Keys: platform{}}
+	rc := func(no, state string) *recharge.Recharge {
+		return &recharge.Recharge{SubMchid: sub, OutRechargeNo: no, RechargeState: state}
+	}
+	refused := func(no, code string) closer.Event {
+		return closer.Event{DetailType: outcome.Failed, Detail: &closer.Failure{SubMchid: sub, OutRechargeNo: no, Error: closer.ErrorBody{Code: code, Message: "refused"}}}
+	}
+	gaveUp := closer.GaveUpResult(sub, "D", 15, errors.New("down"))
+	evs := []closer.Event{
+		{DetailType: outcome.Closed, Detail: rc("A", recharge.StateClosed)}, refused("A", "RULE_LIMIT"),
+		{DetailType: outcome.Closed, Detail: rc("B", recharge.StateClosed)}, {DetailType: outcome.Rejected, Detail: rc("B", recharge.StateSuccess)},
+		{DetailType: outcome.Rejected, Detail: rc("C", recharge.StateSuccess)}, {DetailType: outcome.Succeeded, Detail: rc("C", recharge.StateSuccess)},
+		{DetailType: outcome.Closed, Detail: rc("D", recharge.StateClosed)}, gaveUp.Event(),
+	}
+	for i, err := range p.Publish(context.Background(), evs) {
+		if err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+	}
+	if _, _, conflicts, malformed, _ := bus.results(time.Now()); conflicts != 2 || malformed != 0 {
+		t.Fatalf("conflicts %d, malformed %d; want 2 (A closed and refused, B closed and paid), 0", conflicts, malformed)
 	}
 }
 
