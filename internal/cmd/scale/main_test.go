@@ -15,6 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"close-recharge/internal/awstest"
 	"close-recharge/internal/closer"
@@ -205,6 +206,60 @@ func TestQueuePathOutlastsAnOutage(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A schedule and a rule may name the same expiry, and SQS may hand one message
+// to two pollers: every expiry here is on the queues twice, each copy on
+// another queue, so that with one batch to a queue the two land in different
+// batches, which different instances may run at once. Each recharge is still
+// closed once in WeChat Pay's books and announced only as closed — the second
+// message's close is refused as a re-close and settled by its query — and
+// nothing is lost, dead-lettered or given up on.
+func TestDuplicatedExpiriesHaveOneOutcome(t *testing.T) {
+	moto := awstest.MotoForTest(t)
+	secret, err := writeSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(filepath.Dir(secret)) })
+	o := options{scenario: "healthy", n: 100, rate: 200, latency: 5 * time.Millisecond, instances: 3, batch: 10, timeout: 10 * time.Second,
+		maxReceive: 15, limit: 2 * time.Minute, shards: 10}
+	var l *load
+	r, err := runQueue(context.Background(), o, awstest.Config(moto), secret, t.Output(),
+		func(ctx context.Context, ld *load, api *sqs.Client, shards []shard, _ string, _ *result) (int, error) {
+			l = ld
+			urls := make([]string, len(shards))
+			for i, sh := range shards {
+				urls[i] = sh.url
+			}
+			if err := sendAll(ctx, api, urls, ld.numbers); err != nil {
+				return 0, err
+			}
+			// The second message of each expiry goes to the next queue.
+			if err := sendAll(ctx, api, append(urls[1:], urls[0]), ld.numbers); err != nil {
+				return 0, err
+			}
+			return 2 * len(ld.numbers), nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.gaveUp != 0 || r.closes != o.n || r.closed != o.n || r.lost != 0 || r.deadLettered != 0 || r.gaveUpEvents != 0 {
+		t.Fatalf("%+v: want all %d closed once at WeChat Pay and announced, none lost, dead-lettered or given up on", r, o.n)
+	}
+	if r.conflicts != 0 || r.malformed != 0 {
+		t.Fatalf("%+v: want no contradictory outcomes, every entry a well-formed outcome", r)
+	}
+	for _, no := range l.numbers {
+		if kinds := l.bus.kindsOf(no); len(kinds) != 1 || kinds[outcome.Closed] == 0 {
+			t.Fatalf("%s: outcomes %v on the bus, want Recharge Closed only", no, kinds)
+		}
+	}
+	// The first message's close, and the second's refused close and its query.
+	if r.requests > 3*o.n+r.redeliveries*3 {
+		t.Fatalf("%+v: want at most three requests per recharge, and three per redelivery", r)
+	}
+	t.Logf("%d requests for %d recharges on %d messages; %d identical outcomes delivered again", r.requests, o.n, 2*o.n, r.repeats)
 }
 
 // On its last allowed receive a record still failing publishes GAVE_UP and
