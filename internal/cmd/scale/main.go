@@ -125,18 +125,20 @@ func main() {
 }
 
 type options struct {
-	scenario   string  // healthy, outage-503, outage-429 or paid
-	paid       float64 // the share of recharges the paid scenario pays before the deadline
-	n          int
-	rate       float64
-	latency    time.Duration
-	instances  int
-	batch      int
-	timeout    time.Duration
-	maxReceive int
-	paths      string
-	limit      time.Duration
-	shards     int
+	scenario  string  // healthy, outage-503, outage-429 or paid
+	paid      float64 // the share of recharges the paid scenario pays before the deadline
+	n         int
+	rate      float64
+	latency   time.Duration
+	instances int
+	// WECHATPAY_MAX_INSTANCES: the instances the rate is shared among (0: instances).
+	maxInstances int
+	batch        int
+	timeout      time.Duration
+	maxReceive   int
+	paths        string
+	limit        time.Duration
+	shards       int
 	// WeChat Pay answers every request outageStatus (0: never) for outageFor,
 	// from outageAt into the burst; with outageEvery above 1, one request in
 	// outageEvery.
@@ -154,6 +156,8 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 	fs.Float64Var(&o.rate, "rate", 200, "WeChat Pay's rate limit for the merchant, requests a second (the simulator's; WECHATPAY_MAX_RPS is set to it)")
 	fs.DurationVar(&o.latency, "latency", 30*time.Millisecond, "WeChat Pay's answer time")
 	fs.IntVar(&o.instances, "instances", 10, "instances at once: the mapping's maximum concurrency, or the reserved concurrency of the async path")
+	fs.IntVar(&o.maxInstances, "max-instances", 0, "WECHATPAY_MAX_INSTANCES, the instances each paced instance shares the rate with (0: -instances); "+
+		"the template sets it to ReservedConcurrency, above the mapping's maximum concurrency (12 for 10), so that the queue path alone paces below R")
 	fs.IntVar(&o.batch, "batch", 10, "the event source mapping's batch size")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "the function timeout")
 	fs.IntVar(&o.maxReceive, "max-receive", 15, "the expiry queue's maxReceiveCount, and the function's EXPIRY_MAX_RECEIVE_COUNT")
@@ -457,7 +461,11 @@ func (l *load) instance(paced bool, hopts ...handler.Option) *handler.Handler {
 	cache := secretstore.NewCache(&secretstore.File{Path: l.secret}, 5*time.Minute)
 	opts := []wechatpay.Option{wechatpay.WithBaseURL(l.simURL), wechatpay.WithHTTPClient(wechatpay.NewHTTPClient())}
 	if paced {
-		opts = append(opts, wechatpay.WithPacer(pace.New(l.o.rate, l.o.instances)))
+		share := l.o.maxInstances
+		if share <= 0 {
+			share = l.o.instances
+		}
+		opts = append(opts, wechatpay.WithPacer(pace.New(l.o.rate, share)))
 	}
 	pub := &timed{next: &publish.EventBridge{API: eventbridge.NewFromConfig(l.events), Bus: busName, Source: source, Keys: cache}}
 	svc := closer.New(cache, wechatpay.NewPool(opts...), pub)
