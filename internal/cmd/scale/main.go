@@ -138,6 +138,7 @@ type options struct {
 	maxReceive   int
 	paths        string
 	limit        time.Duration
+	batchGap     time.Duration // between an invocation's end and the next batch's, at least
 	shards       int
 	// WeChat Pay answers every request outageStatus (0: never) for outageFor,
 	// from outageAt into the burst; with outageEvery above 1, one request in
@@ -162,6 +163,8 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "the function timeout")
 	fs.IntVar(&o.maxReceive, "max-receive", 15, "the expiry queue's maxReceiveCount, and the function's EXPIRY_MAX_RECEIVE_COUNT")
 	fs.StringVar(&o.paths, "paths", "queue,async,async-best", "which paths to run: queue, async (Lambda's throttling as documented), async-best (throttled events wait in line, undelayed)")
+	fs.DurationVar(&o.batchGap, "batch-gap", 0, "the queue path's least time from an invocation's end to the next one's start: the mapping, at its maximum concurrency, "+
+		"reads the next batch only when an invocation ends (a ReceiveMessage and an invoke, tens of ms in AWS), where the pollers here receive ahead")
 	fs.DurationVar(&o.limit, "limit", 15*time.Minute, "give up on a path after this long")
 	fs.IntVar(&o.shards, "shards", 0, "queues the queue path spreads the burst over, to keep moto's per-message scans short (0: one batch to a queue)")
 	scenarios := fs.String("scenario", "healthy", "which scenarios to run, comma-separated or all: healthy (the paths of -paths on a healthy WeChat Pay), "+
@@ -650,6 +653,9 @@ func runQueue(ctx context.Context, o options, cfg aws.Config, secret string, pro
 		wg.Go(func() { // the instance
 			idle := time.Now()
 			for b := range ready {
+				if gap := o.batchGap - time.Since(idle); gap > 0 {
+					time.Sleep(gap)
+				}
 				waiting.Add(int64(time.Since(idle)))
 				invocations.Add(1)
 				batch := events.SQSEvent{}
