@@ -34,8 +34,12 @@ type Bucket struct {
 type waiter struct{ urgent bool }
 
 // NewBucket returns a full bucket.
-func NewBucket(rate float64, burst int) *Bucket {
-	b := &Bucket{rate: rate, burst: float64(max(burst, 1)), now: time.Now, changed: make(chan struct{})}
+func NewBucket(rate float64, burst int) *Bucket { return newBucket(rate, float64(burst)) }
+
+// newBucket is NewBucket with a burst that need not be whole: a pacer's saved
+// allowance is a share of a second's turns, whatever the share.
+func newBucket(rate, burst float64) *Bucket {
+	b := &Bucket{rate: rate, burst: math.Max(burst, 1), now: time.Now, changed: make(chan struct{})}
 	b.tokens, b.last = b.burst, b.now()
 	return b
 }
@@ -156,9 +160,9 @@ func (b *Bucket) setRate(r float64) {
 }
 
 // Pacer is one instance's pace: a Bucket at its share, cut in half on 429
-// (at most once a second, so that one burst of 429s is one cut) and raised
-// again by a tenth of the share each second, never above the share and never
-// below a sixteenth of it.
+// and on a second 5xx in a row (at most once a second, so that one burst of
+// them is one cut) and raised again by a tenth of the share each second, never
+// above the share and never below a sixteenth of it.
 type Pacer struct {
 	bucket *Bucket
 	share  float64
@@ -167,6 +171,7 @@ type Pacer struct {
 	lastCut time.Time
 	raised  time.Time
 	cuts    int
+	failing bool // the last answer was a 5xx
 }
 
 // Headroom is how much of its share an instance may save up while it is not
@@ -174,15 +179,15 @@ type Pacer struct {
 // once after: without it, every such gap is share lost for good. A tenth of a
 // second: a fleet whose every instance spends its savings at once sends a
 // tenth of a second's worth of the deployment's rate together, which a rate
-// limiter lets through as a burst.
+// limiter lets through as a burst. It is not rounded to whole turns: at a
+// share of 200/12 a second it is 1.67 turns, not one.
 const Headroom = 100 * time.Millisecond
 
 // NewPacer paces at share requests a second. It starts with one request's
 // turn rather than a full bucket, so that a fleet of cold instances does not
 // open with a burst.
 func NewPacer(share float64) *Pacer {
-	burst := max(1, int(share*Headroom.Seconds()))
-	p := &Pacer{bucket: NewBucket(share, burst), share: share}
+	p := &Pacer{bucket: newBucket(share, share*Headroom.Seconds()), share: share}
 	p.bucket.tokens = 1
 	p.raised = p.bucket.now()
 	return p
@@ -207,7 +212,31 @@ func (p *Pacer) Wait(ctx context.Context) error {
 	return p.bucket.Wait(ctx)
 }
 
-// Throttled reports a 429 (or a 5xx) from WeChat Pay: the pace halves.
+// Unavailable reports a 5xx from WeChat Pay. The pace halves when it follows
+// another 5xx with no other answer between: WeChat Pay down or overloaded,
+// which the same rate of requests does not help. A 5xx among answers served
+// is an error of one request — a sporadic SYSTEM_ERROR — and cutting on each
+// would cost most of the rate while they last (two thirds of it at one request
+// in twenty).
+func (p *Pacer) Unavailable() {
+	p.mu.Lock()
+	again := p.failing
+	p.failing = true
+	p.mu.Unlock()
+	if again {
+		p.Throttled()
+	}
+}
+
+// Served reports an answer from WeChat Pay that was no 5xx: a run of 5xx
+// answers, if there was one, is over.
+func (p *Pacer) Served() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.failing = false
+}
+
+// Throttled reports a 429 from WeChat Pay: the pace halves.
 func (p *Pacer) Throttled() {
 	p.mu.Lock()
 	defer p.mu.Unlock()

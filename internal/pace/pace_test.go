@@ -3,6 +3,7 @@ package pace
 import (
 	"context"
 	"errors"
+	"math"
 	"testing"
 	"time"
 )
@@ -97,6 +98,52 @@ func TestPacerHalvesOnThrottlingAndRecoversAdditively(t *testing.T) {
 	}
 	if p.Cuts() != 11 {
 		t.Errorf("cuts = %d", p.Cuts())
+	}
+}
+
+// A 5xx cuts the pace only when it follows another with no other answer
+// between: sporadic errors among served requests leave the pace alone.
+func TestPacerCutsOnRunsOfServerErrors(t *testing.T) {
+	c := &clock{t: time.Unix(1_800_000_000, 0)}
+	p := NewPacer(20)
+	p.bucket.now, p.bucket.last, p.raised = c.now, c.t, c.t
+	for _, step := range []struct {
+		answers string // u: a 5xx, s: another answer, t: a 429
+		rate    float64
+	}{
+		{"u", 20},
+		{"s", 20},
+		{"u", 20},  // one 5xx after an answer served
+		{"u", 10},  // the second in a row
+		{"uu", 5},  // a run goes on
+		{"su", 5},  // served, then one 5xx: no cut
+		{"t", 2.5}, // a 429 cuts alone
+	} {
+		c.advance(2 * time.Second) // past the second between cuts; recovery is not asked for here
+		for _, a := range step.answers {
+			switch a {
+			case 'u':
+				p.Unavailable()
+			case 's':
+				p.Served()
+			case 't':
+				p.Throttled()
+			}
+		}
+		if r := p.Rate(); r != step.rate {
+			t.Fatalf("after %q: %v/s, want %v", step.answers, r, step.rate)
+		}
+	}
+}
+
+// The saved allowance is a tenth of a second of the share, not rounded down
+// to whole turns.
+func TestPacerSavesATenthOfASecond(t *testing.T) {
+	for _, share := range []float64{200.0 / 12, 20, 5, 1} {
+		p := NewPacer(share)
+		if want := max(1, share/10); math.Abs(p.bucket.burst-want) > 1e-9 {
+			t.Errorf("share %v/s: saves %v turns, want %v", share, p.bucket.burst, want)
+		}
 	}
 }
 

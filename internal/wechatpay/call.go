@@ -118,6 +118,9 @@ func call[T any](ctx context.Context, c *Client, op string, send func(context.Co
 		}
 		c.logAttempt(ctx, op, attempt, status, reqID, time.Since(start), err)
 		if err == nil {
+			if c.pacer != nil {
+				c.pacer.Served()
+			}
 			return out, nil
 		}
 		fe := fault.As(err)
@@ -129,11 +132,19 @@ func call[T any](ctx context.Context, c *Client, op string, send func(context.Co
 		if rateLimited && ex != nil {
 			ex.RateLimited++
 		}
-		// A 5xx slows the pace as a 429 does: a service that is down or
-		// overloaded is not helped by the same rate of requests, and the
-		// pace comes back within seconds once it answers again.
-		if (rateLimited || unavailable(fe)) && c.pacer != nil {
-			c.pacer.Throttled()
+		// A 429 slows the pace, and so does a 5xx that follows another: a
+		// service that is down or overloaded is not helped by the same rate
+		// of requests, and the pace comes back within seconds once it answers
+		// again. Any other answer ends a run of 5xx; a lost one says nothing.
+		if c.pacer != nil {
+			switch {
+			case rateLimited:
+				c.pacer.Throttled()
+			case unavailable(fe):
+				c.pacer.Unavailable()
+			case status != 0:
+				c.pacer.Served()
+			}
 		}
 		// A queued record that WeChat Pay rate-limits, or answers with a 5xx,
 		// goes back to its queue rather than holding the instance through a

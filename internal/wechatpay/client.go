@@ -48,10 +48,13 @@ type settings struct {
 }
 
 // Pacer spaces the requests of every client that shares it (package pace):
-// Wait takes a request's turn, Throttled reports WeChat Pay's 429.
+// Wait takes a request's turn; the others report each answer: Throttled a
+// 429, Unavailable a 5xx, Served any other.
 type Pacer interface {
 	Wait(ctx context.Context) error
 	Throttled()
+	Unavailable()
+	Served()
 }
 
 // Option configures a Client.

@@ -180,11 +180,37 @@ func pacedClient(t *testing.T, sim *simulator.Server, policy wechatpay.RetryPoli
 	return c
 }
 
+// A 5xx between answers served is an error of one request: the pace stays.
+func TestSporadicServerErrorsLeaveThePace(t *testing.T) {
+	e := publicKeyEnv(t)
+	secret := testKeys(t).Secret(false)
+	k, _ := secret.Keys()
+	pacer := pace.NewPacer(100)
+	c, err := wechatpay.New(k, wechatpay.WithBaseURL(e.url), wechatpay.WithRetryPolicy(fastRetry), wechatpay.WithPacer(pacer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		no := fmt.Sprintf("S%d", i)
+		e.seed(t, no, recharge.StateRecharging)
+		e.sim.Inject(simulator.Fault{Kind: simulator.FaultStatus, Op: "close", Status: 500, Code: "SYSTEM_ERROR"})
+		if _, _, err := closeTraced(pace.Deferrable(context.Background()), c, no); fault.KindOf(err) != fault.Transient {
+			t.Fatalf("close %s answered 500: %v, want transient", no, err)
+		}
+		if r, _, err := closeTraced(pace.Deferrable(context.Background()), c, no); err != nil || r.RechargeState != recharge.StateClosed {
+			t.Fatalf("close %s again: %v, %v, want closed", no, r, err)
+		}
+	}
+	if pacer.Cuts() != 0 || pacer.Rate() != 100 {
+		t.Errorf("three 500s, each followed by an answer served: %v/s after %d cuts, want 100/s and none", pacer.Rate(), pacer.Cuts())
+	}
+}
+
 // A queued record that WeChat Pay answers with a 5xx goes back to its queue
-// after one request, as a rate-limited one does, and the pace is cut as for a
-// 429; an API call retries it within the invocation. A close whose answer
-// never came is retried within the invocation on either path, and does not
-// slow the pace.
+// after one request, as a rate-limited one does, and a second 5xx in a row
+// cuts the pace as a 429 does; an API call retries it within the invocation. A
+// close whose answer never came is retried within the invocation on either
+// path, and does not slow the pace.
 func TestServerErrorsReturnQueuedRecords(t *testing.T) {
 	e := publicKeyEnv(t)
 	secret := testKeys(t).Secret(false)
@@ -203,13 +229,15 @@ func TestServerErrorsReturnQueuedRecords(t *testing.T) {
 		queued, direct := fmt.Sprintf("Q%d", i), fmt.Sprintf("D%d", i)
 		e.seed(t, queued, recharge.StateRecharging)
 		e.seed(t, direct, recharge.StateRecharging)
-		e.sim.Inject(f)
-		_, tr, err := closeTraced(pace.Deferrable(context.Background()), c, queued)
-		if fault.KindOf(err) != fault.Transient || tr.Attempts != 1 || tr.RateLimited != 0 {
-			t.Errorf("queued close answered %d: %v after %d attempts (%d rate-limited), want one transient attempt, not rate-limited", f.Status, err, tr.Attempts, tr.RateLimited)
-		}
-		if pacer.Rate() != 50 || pacer.Cuts() != 1 {
-			t.Errorf("pace after a %d: %v/s (%d cuts), want 50/s", f.Status, pacer.Rate(), pacer.Cuts())
+		for try, cuts := range []int{0, 1} {
+			e.sim.Inject(f)
+			_, tr, err := closeTraced(pace.Deferrable(context.Background()), c, queued)
+			if fault.KindOf(err) != fault.Transient || tr.Attempts != 1 || tr.RateLimited != 0 {
+				t.Errorf("queued close answered %d: %v after %d attempts (%d rate-limited), want one transient attempt, not rate-limited", f.Status, err, tr.Attempts, tr.RateLimited)
+			}
+			if pacer.Cuts() != cuts || pacer.Rate() != 100/float64(cuts+1) {
+				t.Errorf("pace after %d answers %d in a row: %v/s (%d cuts), want %d cuts", try+1, f.Status, pacer.Rate(), pacer.Cuts(), cuts)
+			}
 		}
 		e.sim.Inject(f)
 		if r, tr, err := closeTraced(context.Background(), c, direct); err != nil || r.RechargeState != recharge.StateClosed || tr.Attempts != 2 {
