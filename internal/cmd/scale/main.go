@@ -77,6 +77,7 @@
 package main
 
 import (
+	"container/heap"
 	"context"
 	"encoding/json"
 	"flag"
@@ -84,6 +85,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -605,6 +607,7 @@ func runQueue(ctx context.Context, o options, cfg aws.Config, secret string, pro
 	// again comes back no sooner than that, and every empty receive is moto's
 	// time taken from the others.
 	emptyUntil := make([]atomic.Int64, len(shards))
+	due := newDueQueues(shards)
 	// The run ends when every expiry is settled — deleted after an invocation
 	// reported it done (and not for a copy put back in its place), or
 	// dead-lettered — not when every close has arrived:
@@ -617,7 +620,9 @@ func runQueue(ctx context.Context, o options, cfg aws.Config, secret string, pro
 		skipped := 0
 		for next := first; pollCtx.Err() == nil; next++ {
 			i := next % len(shards)
-			if time.Now().UnixNano() < emptyUntil[i].Load() {
+			if d, ok := due.next(time.Now()); ok {
+				i, next = d, next-1 // the walk goes on where it was after this one
+			} else if time.Now().UnixNano() < emptyUntil[i].Load() {
 				if skipped++; skipped >= len(shards) {
 					skipped = 0
 					time.Sleep(50 * time.Millisecond)
@@ -646,8 +651,8 @@ func runQueue(ctx context.Context, o options, cfg aws.Config, secret string, pro
 	var wg sync.WaitGroup
 	for p := range o.instances {
 		// As main builds it with the queue's maxReceiveCount as EXPIRY_MAX_RECEIVE_COUNT.
-		h := l.instance(true, handler.WithMaxReceiveCount(o.maxReceive), handler.WithRequeuer(&queue.Visibility{API: api}),
-			handler.WithResender(&counted{next: &queue.Copies{API: api}, sent: &copies}))
+		h := l.instance(true, handler.WithMaxReceiveCount(o.maxReceive), handler.WithRequeuer(&announced{next: &queue.Visibility{API: api}, due: due}),
+			handler.WithResender(&counted{next: &queue.Copies{API: api}, sent: &copies, due: due}))
 		ready := make(chan received, 2)
 		go func() { poll(p*len(shards)/o.instances, ready); close(ready) }()
 		wg.Go(func() { // the instance
@@ -757,12 +762,93 @@ func messageAttributes(m sqstypes.Message) map[string]events.SQSMessageAttribute
 type counted struct {
 	next handler.Resender
 	sent *atomic.Int64
+	due  *dueQueues
 }
 
 func (c *counted) ResendLater(ctx context.Context, queueARN string, records map[string]trigger.Copy, after map[string]time.Duration) map[string]error {
 	failed := c.next.ResendLater(ctx, queueARN, records, after)
 	c.sent.Add(int64(len(records) - len(failed)))
+	c.due.mark(queueARN, after)
 	return failed
+}
+
+// announced tells the pollers when the records it brings back are visible.
+type announced struct {
+	next handler.Requeuer
+	due  *dueQueues
+}
+
+func (a *announced) RetrySoon(ctx context.Context, queueARN string, after map[string]time.Duration) map[string]error {
+	failed := a.next.RetrySoon(ctx, queueARN, after)
+	a.due.mark(queueARN, after)
+	return failed
+}
+
+// dueQueues knows when a queue will hold a record again — a copy visible
+// after its delay, a record whose visibility was shortened — so that a poller
+// receives from it then. The mapping's pollers keep asking their one queue and
+// take such a record at its time; a poller here walks thousands of queues,
+// and a walk over queues found empty takes seconds that AWS would not add to
+// a straggler's wait.
+type dueQueues struct {
+	index map[string]int // queue ARN → shard
+
+	mu sync.Mutex
+	at dueHeap // soonest first
+}
+
+func newDueQueues(shards []shard) *dueQueues {
+	d := &dueQueues{index: map[string]int{}}
+	for i, sh := range shards {
+		d.index[sh.arn] = i
+	}
+	return d
+}
+
+// mark notes the records of queueARN visible after their delays, which SQS
+// counts in whole seconds.
+func (d *dueQueues) mark(queueARN string, after map[string]time.Duration) {
+	i, ok := d.index[queueARN]
+	if !ok || len(after) == 0 {
+		return
+	}
+	soonest := time.Duration(math.MaxInt64)
+	for _, a := range after {
+		soonest = min(soonest, a)
+	}
+	t := time.Now().Add(time.Duration(math.Ceil(max(soonest, 0).Seconds()))*time.Second + 100*time.Millisecond)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	heap.Push(&d.at, dueShard{t, i})
+}
+
+// next takes a shard whose record is due by now.
+func (d *dueQueues) next(now time.Time) (int, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.at) == 0 || d.at[0].at.After(now) {
+		return 0, false
+	}
+	return heap.Pop(&d.at).(dueShard).shard, true
+}
+
+type dueShard struct {
+	at    time.Time
+	shard int
+}
+
+// dueHeap is a container/heap of shards, the soonest due on top.
+type dueHeap []dueShard
+
+func (h dueHeap) Len() int           { return len(h) }
+func (h dueHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h dueHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *dueHeap) Push(x any)        { *h = append(*h, x.(dueShard)) }
+func (h *dueHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
 // waitSettled waits until settled counts all n expiries, or limit passes.
