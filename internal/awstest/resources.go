@@ -1,11 +1,13 @@
 package awstest
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
@@ -143,4 +145,22 @@ func (b *Bus) Drain() ([]Event, error) {
 		}
 	}
 	return events, fmt.Errorf("the drain sentinel did not arrive within 30 s")
+}
+
+// DeleteSettled deletes the records of batch that answer does not list as
+// failures, as the event source mapping does after an invocation.
+func DeleteSettled(ctx context.Context, q *sqs.Client, queueURL string, batch events.SQSEvent, answer events.SQSEventResponse) error {
+	kept := map[string]bool{}
+	for _, f := range answer.BatchItemFailures {
+		kept[f.ItemIdentifier] = true
+	}
+	for _, r := range batch.Records {
+		if kept[r.MessageId] {
+			continue
+		}
+		if _, err := q.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(queueURL), ReceiptHandle: aws.String(r.ReceiptHandle)}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -176,16 +176,7 @@ func receiveFor(t *testing.T, q *sqs.Client, url *string, d time.Duration, want 
 // source mapping does.
 func deleteSettled(t *testing.T, q *sqs.Client, url *string, batch events.SQSEvent, answer events.SQSEventResponse) {
 	t.Helper()
-	kept := map[string]bool{}
-	for _, f := range answer.BatchItemFailures {
-		kept[f.ItemIdentifier] = true
-	}
-	for _, r := range batch.Records {
-		if kept[r.MessageId] {
-			continue
-		}
-		if _, err := q.DeleteMessage(context.Background(), &sqs.DeleteMessageInput{QueueUrl: url, ReceiptHandle: aws.String(r.ReceiptHandle)}); err != nil {
-			t.Fatal(err)
-		}
+	if err := awstest.DeleteSettled(context.Background(), q, aws.ToString(url), batch, answer); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -33,12 +33,7 @@ func TestKnownInputsGiveKnownCosts(t *testing.T) {
 	if r.api.billedMs != 120 || r.queue.billedMs != 120 {
 		t.Fatalf("billed ms: API %v, queue batch %v; want 120 and 120", r.api.billedMs, r.queue.billedMs)
 	}
-	cases := []struct {
-		p    path
-		name string
-		qty  float64
-		cost float64
-	}{
+	checkLines(t, []lineWant{
 		{r.api, "Lambda requests", 1e6, 0.20},
 		{r.api, "Lambda duration", 120_000, 120_000 * 0.0000133334}, // 1e6 × 0.12 s × 1 GB
 		{r.api, "API Gateway HTTP API", 1e6, 1.00},
@@ -48,13 +43,7 @@ func TestKnownInputsGiveKnownCosts(t *testing.T) {
 		{r.queue, "SQS requests", 1.2e6, 0.48}, // send 1M, receive 100k, delete 100k
 		{r.queue, "EventBridge Scheduler invocations", 1e6, 1.00},
 		{r.queue, "EventBridge PutEvents (outcome events)", 1e6, 1.00},
-	}
-	for _, c := range cases {
-		l := lineNamed(t, c.p, c.name)
-		if !near(l.quantity, c.qty) || !near(l.cost(), c.cost) {
-			t.Errorf("%s / %s: %v units costing %v; want %v costing %v", c.p.name, c.name, l.quantity, l.cost(), c.qty, c.cost)
-		}
-	}
+	})
 }
 
 // The template's figures: 2.66 ms of a full core is 18.4 ms at 256 MB; a
@@ -201,12 +190,7 @@ func TestWholeLifeKnownInputsGiveKnownCosts(t *testing.T) {
 		t.Fatalf("billed ms: expiry %v, notify %v; want 20 and 20", f.expiryBilledMs(), f.notifyBilledMs())
 	}
 	perClose := r.queue.total() / f.closes
-	cases := []struct {
-		p    path
-		name string
-		qty  float64
-		cost float64
-	}{
+	checkLines(t, []lineWant{
 		{r.lifeEvent, "Expiry request: PutEvents on the requests bus", 1e6, 1.00},
 		{r.lifeAPI, "Expiry request: HTTP API PUT …/expiry", 1e6, 1.00},
 		{r.lifeEvent, "recharge-expiry: Lambda requests", 1e6, 0.20},
@@ -221,13 +205,7 @@ func TestWholeLifeKnownInputsGiveKnownCosts(t *testing.T) {
 		{r.lifeEvent, "DynamoDB read (dedupe check, strongly consistent)", 1e6, 0.125},
 		{r.lifeEvent, "DynamoDB write (dedupe mark)", 1e6, 0.625},
 		{r.lifeEvent, "EventBridge PutEvents (Recharge Succeeded / Closed)", 1e6, 1.00},
-	}
-	for _, c := range cases {
-		l := lineNamed(t, c.p, c.name)
-		if !near(l.quantity, c.qty) || !near(l.cost(), c.cost) {
-			t.Errorf("%s / %s: %v units costing %v; want %v costing %v", c.p.name, c.name, l.quantity, l.cost(), c.qty, c.cost)
-		}
-	}
+	})
 	// Expiry: 1 + 0.2 + 0.266668 + 0.5; closes 0.7 × the queue path; notification: 1 + 0.2 + 0.266668 + 0.5 + 0.125 + 0.625 + 1.
 	wantExpiry, wantNotify := 1+0.2+20_000*0.0000133334+0.5, 1+0.2+20_000*0.0000133334+0.5+0.125+0.625+1
 	for _, p := range []path{r.lifeEvent, r.lifeAPI} {
@@ -274,5 +252,24 @@ func TestWholeLifePaidShareDecidesTheCloses(t *testing.T) {
 	}
 	if err := run([]string{"-paid", "0"}, &out); err != nil || !strings.Contains(out.String(), "per million recharges, 0 % paid") {
 		t.Errorf("-paid 0: %v, or no whole-life total printed", err)
+	}
+}
+
+// lineWant is one line of a path's bill: its quantity and cost.
+type lineWant struct {
+	p    path
+	name string
+	qty  float64
+	cost float64
+}
+
+// checkLines holds each named line of its path to its quantity and cost.
+func checkLines(t *testing.T, want []lineWant) {
+	t.Helper()
+	for _, c := range want {
+		l := lineNamed(t, c.p, c.name)
+		if !near(l.quantity, c.qty) || !near(l.cost(), c.cost) {
+			t.Errorf("%s / %s: %v units costing %v; want %v costing %v", c.p.name, c.name, l.quantity, l.cost(), c.qty, c.cost)
+		}
 	}
 }

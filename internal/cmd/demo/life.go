@@ -497,19 +497,7 @@ func (l *life) closeQueued(ctx context.Context, want int) error {
 	if resp.ErrorType != "" || json.Unmarshal(resp.Body, &answer) != nil {
 		return fmt.Errorf("the close function answered %s: %s", got, resp.Body)
 	}
-	kept := map[string]bool{}
-	for _, f := range answer.BatchItemFailures {
-		kept[f.ItemIdentifier] = true
-	}
-	for _, r := range batch.Records {
-		if kept[r.MessageId] {
-			continue
-		}
-		if _, err := q.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(l.queueURL), ReceiptHandle: aws.String(r.ReceiptHandle)}); err != nil {
-			return err
-		}
-	}
-	return nil
+	return awstest.DeleteSettled(ctx, q, l.queueURL, batch, answer)
 }
 
 // awaitNotification waits until WeChat Pay's notification of the recharge

@@ -113,15 +113,9 @@ func TestArrivalsCountContradictoryEnds(t *testing.T) {
 // two pollers), so requests may repeat and an identical outcome may arrive
 // twice; two different outcomes for one recharge and state may not.
 func TestEveryPathClosesEveryRecharge(t *testing.T) {
-	moto := awstest.MotoForTest(t)
-	secret, err := writeSecret()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(filepath.Dir(secret)) })
+	cfg, secret := testSetup(t)
 	o := options{n: 300, rate: 200, latency: 5 * time.Millisecond, instances: 3, batch: 10, timeout: 10 * time.Second,
 		maxReceive: 10, limit: 2 * time.Minute, shards: 4}
-	cfg := awstest.Config(moto)
 	for _, path := range []struct {
 		name string
 		run  func(context.Context, options, aws.Config, string, io.Writer) (result, error)
@@ -176,13 +170,7 @@ func TestEveryPathClosesEveryRecharge(t *testing.T) {
 // within the run's limit: a record whose early return failed on a busy moto
 // comes back after it, as the handler documents, and is not counted lost.
 func TestQueuePathOutlastsAnOutage(t *testing.T) {
-	moto := awstest.MotoForTest(t)
-	secret, err := writeSecret()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(filepath.Dir(secret)) })
-	cfg := awstest.Config(moto)
+	cfg, secret := testSetup(t)
 	for _, scenario := range []string{"outage-503", "outage-429"} {
 		t.Run(scenario, func(t *testing.T) {
 			runs, err := scenarioRuns(options{n: 200, rate: 200, latency: 5 * time.Millisecond, instances: 3, batch: 10, timeout: 10 * time.Second,
@@ -216,16 +204,11 @@ func TestQueuePathOutlastsAnOutage(t *testing.T) {
 // message's close is refused as a re-close and settled by its query — and
 // nothing is lost, dead-lettered or given up on.
 func TestDuplicatedExpiriesHaveOneOutcome(t *testing.T) {
-	moto := awstest.MotoForTest(t)
-	secret, err := writeSecret()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(filepath.Dir(secret)) })
+	cfg, secret := testSetup(t)
 	o := options{scenario: "healthy", n: 100, rate: 200, latency: 5 * time.Millisecond, instances: 3, batch: 10, timeout: 10 * time.Second,
 		maxReceive: 15, limit: 2 * time.Minute, shards: 10}
 	var l *load
-	r, err := runQueue(context.Background(), o, awstest.Config(moto), secret, t.Output(),
+	r, err := runQueue(context.Background(), o, cfg, secret, t.Output(),
 		func(ctx context.Context, ld *load, api *sqs.Client, shards []shard, _ string, _ *result) (int, error) {
 			l = ld
 			urls := make([]string, len(shards))
@@ -270,15 +253,10 @@ func TestDuplicatedExpiriesHaveOneOutcome(t *testing.T) {
 // is told the queue's maxReceiveCount. The function timeout is short for the
 // same reason as above.
 func TestQueuePathGivesUpOnTheLastReceive(t *testing.T) {
-	moto := awstest.MotoForTest(t)
-	secret, err := writeSecret()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(filepath.Dir(secret)) })
+	cfg, secret := testSetup(t)
 	o := options{scenario: "outage-503", n: 30, rate: 200, latency: 5 * time.Millisecond, instances: 3, batch: 10, timeout: 10 * time.Second,
 		maxReceive: 1, limit: 2 * time.Minute, shards: 2, outageFor: time.Hour, outageStatus: http.StatusServiceUnavailable}
-	r, err := queuePath(context.Background(), o, awstest.Config(moto), secret, t.Output())
+	r, err := queuePath(context.Background(), o, cfg, secret, t.Output())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,19 +284,14 @@ func (platform) Keys(context.Context) (*merchant.Keys, error) {
 // counted from what arrived: moto's schedules, the simulator's notifications
 // and requests, the PutEvents endpoint's entries.
 func TestPaidRechargesCostNothingAtTheDeadline(t *testing.T) {
-	moto := awstest.MotoForTest(t)
-	secret, err := writeSecret()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(filepath.Dir(secret)) })
+	cfg, secret := testSetup(t)
 	runs, err := scenarioRuns(options{n: 200, paid: 0.3, rate: 200, latency: 5 * time.Millisecond, instances: 3, batch: 10, timeout: 10 * time.Second,
 		maxReceive: 10, limit: 2 * time.Minute, shards: 4, paths: "queue,async"}, "paid")
 	if err != nil || len(runs) != 1 || !slices.Equal(runs[0].paths, []string{"paid"}) {
 		t.Fatalf("scenario paid: %v, %+v; want one run of the paid path", err, runs)
 	}
 	o := runs[0].o
-	r, err := paidPath(context.Background(), o, awstest.Config(moto), secret, t.Output())
+	r, err := paidPath(context.Background(), o, cfg, secret, t.Output())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,4 +327,17 @@ func TestAllScenariosIncludePaid(t *testing.T) {
 	if !slices.Equal(names, []string{"healthy", "outage-503", "outage-429", "paid"}) {
 		t.Fatalf("all: %v", names)
 	}
+}
+
+// testSetup starts moto for the test and writes the merchant secret the
+// instances read, removed when the test ends.
+func testSetup(t *testing.T) (aws.Config, string) {
+	t.Helper()
+	moto := awstest.MotoForTest(t)
+	secret, err := writeSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(filepath.Dir(secret)) })
+	return awstest.Config(moto), secret
 }
